@@ -1,0 +1,33 @@
+# `make demo` and `make test` work on a fresh machine with Python 3.11+:
+# each creates .venv, installs gradsweep into it, then runs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gradsweep needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/gradsweep demo --out-dir results --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m pytest bench --benchmark-enable --benchmark-json=results/benchmarks.json -p no:randomly
+	$(PY) bench/summarize.py results/benchmarks.json > results/BENCHMARKS.md
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

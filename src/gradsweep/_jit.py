@@ -1,0 +1,43 @@
+"""The JIT policy, in one place.
+
+Every numba function in gradsweep is compiled through these helpers, so the
+choices below hold everywhere:
+
+* ``error_model="numpy"``: division by zero gives inf/nan instead of raising,
+  which removes a branch per division and lets LLVM vectorise loops.
+* ``fastmath`` is never enabled: it would let LLVM reassociate the
+  accumulations and break bit-for-bit reproducibility.
+* On-disk caching is on by default and can be switched off with the
+  environment variable ``GRADSWEEP_NUMBA_CACHE=0``. Many processes compiling
+  into one cache at once (a cluster starting up) can corrupt numba's cache
+  (numba issues 4807 and 10128); turn caching off there, or give each job its
+  own ``NUMBA_CACHE_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+
+CACHE = os.environ.get("GRADSWEEP_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+_COMMON = {"error_model": "numpy", "fastmath": False}
+
+
+def scalar(fn=None, *, cache: bool = CACHE):
+    """Compile a small scalar helper (inlined by LLVM into its callers)."""
+    deco = numba.njit(cache=cache, **_COMMON)
+    return deco if fn is None else deco(fn)
+
+
+def kernel(fn=None, *, cache: bool = CACHE):
+    """Compile a multi-threaded kernel (``prange`` loops run in parallel)."""
+    deco = numba.njit(parallel=True, cache=cache, **_COMMON)
+    return deco if fn is None else deco(fn)
+
+
+def serial(fn=None, *, cache: bool = CACHE):
+    """Compile a single-threaded array loop."""
+    deco = numba.njit(cache=cache, **_COMMON)
+    return deco if fn is None else deco(fn)

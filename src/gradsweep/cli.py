@@ -1,0 +1,149 @@
+"""The ``gradsweep`` command line.
+
+Bad input exits with status 2 and one line on stderr, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Config, ConfigError
+
+DEMO = {
+    "objective": "square",
+    "estimators": ["score", "pathwise"],
+    "wrt": ["theta", "sigma"],
+    "N": [10, 100, 1000, 10000, 100000],
+    "theta": [2.0],
+    "sigma": [1.0],
+    "reps": 100,
+    "seed": 0,
+}
+
+
+def fail(message: str, code: int = 2):
+    click.echo(f"gradsweep: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the errors a user can cause into one line and exit status 2."""
+    try:
+        yield
+    except ConfigError as e:
+        fail(str(e))
+    except FileExistsError as e:
+        fail(str(e.args[0]) if e.args else str(e))
+    except OSError as e:
+        fail(str(e.args[0]) if len(e.args) == 1 else f"{e.strerror}: {e.filename}")
+    except KeyboardInterrupt:
+        fail("interrupted; no output written", 130)
+
+
+def _open(path):
+    import xarray as xr
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"cannot read {str(p)!r}: no such file")
+    try:
+        return xr.open_dataset(p, engine="netcdf4").load()
+    except Exception as e:  # netCDF4 raises several types for unreadable files
+        raise ConfigError(f"cannot read {str(p)!r} as a gradsweep netCDF file: {e}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gradsweep")
+def main():
+    """Measure the variance of Monte Carlo gradient estimators at scale."""
+
+
+_threads = click.option("--threads", type=int, default=None, help="numba threads (default: all cores); results do not depend on it.")
+_overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+_progress = click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="netCDF file to write.")
+@click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True, help="Where the kernels run.")
+@_threads
+@_overwrite
+@_progress
+def run(config, output, backend, threads, overwrite, progress):
+    """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
+    from . import dataset
+    from .sweep import sweep
+
+    with user_errors():
+        cfg = Config.from_toml(config)
+        dataset.check_writable(output, overwrite)
+        ds = sweep(cfg, threads=threads, progress=progress, backend=backend)
+        dataset.write(ds, output, overwrite=overwrite)
+    click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
+
+
+@main.command()
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Folder for demo.nc and demo.png.")
+@_threads
+@_overwrite
+@_progress
+def demo(out_dir, threads, overwrite, progress):
+    """The classic experiment: score vs pathwise for f(x) = x^2 at theta=2, sigma=1."""
+    from . import dataset, report
+    from .sweep import sweep
+
+    nc, png = out_dir / "demo.nc", out_dir / "demo.png"
+    with user_errors():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for p in (nc, png):
+            dataset.check_writable(p, overwrite)
+        ds = sweep(Config.from_dict(DEMO), threads=threads, progress=progress)
+        dataset.write(ds, nc, overwrite=overwrite)
+        report.plot(ds, png)
+    click.echo(report.summary(ds))
+    ratio = (ds["exact_var"].sel(estimator="score") / ds["exact_var"].sel(estimator="pathwise")).isel(N=0)
+    click.echo(
+        "\nexact variance ratio score/pathwise: "
+        + ", ".join(f"d/d{w}: {float(ratio.sel(wrt=w).squeeze()):.4g}x" for w in ds.wrt.values)
+    )
+    click.echo(f"wrote {nc} and {png}")
+
+
+@main.command()
+@click.argument("result", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--max-rows", type=int, default=200, show_default=True, help="Rows to print (0: all).")
+def show(result, max_rows):
+    """Print a readable summary of a result file."""
+    from . import report
+
+    with user_errors():
+        ds = _open(result)
+        text = report.summary(ds, max_rows or None)
+    click.echo(text)
+
+
+@main.command()
+@click.argument("result", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Image file (PNG, PDF, SVG).")
+@click.option("--theta", type=float, default=None, help="theta to show (nearest; default the first).")
+@click.option("--sigma", type=float, default=None, help="sigma to show (nearest; default the first).")
+@_overwrite
+def plot(result, output, theta, sigma, overwrite):
+    """Plot variance against N, simulated and exact."""
+    from . import dataset, report
+
+    with user_errors():
+        ds = _open(result)
+        dataset.check_writable(output, overwrite)
+        report.plot(ds, output, theta=theta, sigma=sigma)
+    click.echo(f"wrote {output}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The sweep configuration: parse, validate, normalise.
+
+Every TOML key is also a keyword of :func:`gradsweep.sweep`. Validation
+raises :class:`ConfigError` with one readable sentence that names the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .estimators import ESTIMATORS, WRT
+from .objectives import Objective, make_objective
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; its message is one line for the user."""
+
+
+DEFAULTS = {
+    "objective": "square",
+    "estimators": list(ESTIMATORS),
+    "wrt": list(WRT),
+    "N": [10, 100, 1000, 10000, 100000],
+    "theta": [2.0],
+    "sigma": [1.0],
+    "reps": 100,
+    "seed": 0,
+}
+KEYS = tuple(DEFAULTS)
+MAX_SEED = 2**64
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _grid(key: str, spec) -> np.ndarray:
+    """A list of numbers, or a table {start, stop, num, scale = "linear" | "log"}."""
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"start", "stop", "num", "scale"}
+        if unknown:
+            raise ConfigError(f"{key}: unknown grid key(s) {', '.join(sorted(unknown))} (use start, stop, num, scale)")
+        missing = {"start", "stop", "num"} - set(spec)
+        if missing:
+            raise ConfigError(f"{key}: a grid needs start, stop and num (missing {', '.join(sorted(missing))})")
+        start, stop, num = spec["start"], spec["stop"], spec["num"]
+        scale = spec.get("scale", "linear")
+        if not (_is_number(start) and _is_number(stop)) or not (math.isfinite(start) and math.isfinite(stop)):
+            raise ConfigError(f"{key}: grid start and stop must be finite numbers")
+        if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 1:
+            raise ConfigError(f"{key}: grid num must be an integer >= 1, got {num!r}")
+        if scale == "linear":
+            return np.linspace(float(start), float(stop), int(num))
+        if scale == "log":
+            if start <= 0 or stop <= 0:
+                raise ConfigError(f"{key}: a log grid needs start > 0 and stop > 0")
+            return np.geomspace(float(start), float(stop), int(num))
+        raise ConfigError(f"{key}: grid scale must be \"linear\" or \"log\", got {scale!r}")
+    if _is_number(spec):
+        spec = [spec]
+    if not isinstance(spec, (list, tuple, np.ndarray)) or len(spec) == 0:
+        raise ConfigError(f"{key} must be a non-empty list of numbers or a grid table, got {spec!r}")
+    for v in spec:
+        if not _is_number(v):
+            raise ConfigError(f"{key} must contain numbers only, got {v!r}")
+        if not math.isfinite(v):
+            raise ConfigError(f"{key} must contain finite numbers only, got {v}")
+    return np.asarray(spec, dtype=np.float64)
+
+
+def _unique(key: str, values) -> None:
+    if len(set(np.asarray(values).tolist())) != len(values):
+        raise ConfigError(f"{key} has repeated values: {list(np.asarray(values).tolist())}")
+
+
+def _choices(key: str, value, allowed) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or len(value) == 0:
+        raise ConfigError(f"{key} must be a non-empty list from {', '.join(allowed)}")
+    for v in value:
+        if v not in allowed:
+            raise ConfigError(f"unknown {key[:-1] if key.endswith('s') else key} {v!r}; choose from {', '.join(allowed)}")
+    _unique(key, list(value))
+    return tuple(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Config:
+    """A validated sweep configuration (build with :meth:`from_dict`)."""
+
+    objective: Objective
+    estimators: tuple[str, ...]
+    wrt: tuple[str, ...]
+    N: np.ndarray
+    theta: np.ndarray
+    sigma: np.ndarray
+    reps: int
+    seed: int
+
+    @classmethod
+    def from_dict(cls, values: Mapping | None = None, **kwargs) -> Config:
+        merged = dict(DEFAULTS)
+        given = {**(values or {}), **kwargs}
+        unknown = [k for k in given if k not in DEFAULTS]
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(map(str, unknown))} (known: {', '.join(KEYS)})")
+        merged.update({k: v for k, v in given.items() if v is not None})
+        try:
+            objective = make_objective(merged["objective"])
+        except ValueError as e:
+            raise ConfigError(f"objective: {e}") from None
+        estimators = _choices("estimators", merged["estimators"], ESTIMATORS)
+        if "pathwise" in estimators and not objective.has_derivative:
+            raise ConfigError("estimator 'pathwise' needs the derivative df of the user objective")
+        wrt = _choices("wrt", merged["wrt"], WRT)
+
+        n_raw = merged["N"]
+        n_float = _grid("N", n_raw)
+        if isinstance(n_raw, Mapping):
+            n_float = np.unique(np.rint(n_float))
+        elif np.any(n_float != np.rint(n_float)):
+            raise ConfigError(f"N must be whole numbers, got {list(n_float)}")
+        if np.any(n_float < 1):
+            raise ConfigError(f"N must be >= 1, got {n_float.min():g}")
+        if np.any(n_float >= 2**62):
+            raise ConfigError("N must be below 2**62")
+        N = n_float.astype(np.int64)
+        _unique("N", N)
+
+        theta = _grid("theta", merged["theta"])
+        sigma = _grid("sigma", merged["sigma"])
+        if np.any(sigma <= 0):
+            raise ConfigError(f"sigma must be > 0, got {sigma.min():g}")
+        _unique("theta", theta)
+        _unique("sigma", sigma)
+
+        reps = merged["reps"]
+        if not isinstance(reps, (int, np.integer)) or isinstance(reps, bool):
+            raise ConfigError(f"reps must be an integer, got {reps!r}")
+        if reps < 2:
+            raise ConfigError(f"reps must be >= 2 (a variance needs two replicates), got {reps}")
+        if reps >= 2**32:
+            raise ConfigError("reps must be below 2**32")
+        seed = merged["seed"]
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < MAX_SEED:
+            raise ConfigError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed))
+
+    @classmethod
+    def from_toml(cls, path) -> Config:
+        """Read and validate a TOML file; unreadable files raise ConfigError too."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config {str(path)!r}: {getattr(e, 'strerror', None) or e}") from None
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config {str(path)!r} is not valid TOML: {e}") from None
+        return cls.from_dict(values)
+
+    @property
+    def n_cells(self) -> int:
+        return self.N.size * self.theta.size * self.sigma.size
+
+    @property
+    def total_samples(self) -> int:
+        return int(self.N.sum()) * self.theta.size * self.sigma.size * self.reps
+
+    def to_dict(self) -> dict:
+        """A plain, JSON- and TOML-friendly form that :meth:`from_dict` reads back."""
+        return {
+            "objective": self.objective.to_config(),
+            "estimators": list(self.estimators),
+            "wrt": list(self.wrt),
+            "N": [int(v) for v in self.N],
+            "theta": [float(v) for v in self.theta],
+            "sigma": [float(v) for v in self.sigma],
+            "reps": self.reps,
+            "seed": self.seed,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)

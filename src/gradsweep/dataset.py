@@ -1,0 +1,190 @@
+"""The result as a labelled, self-describing xarray Dataset, and its file.
+
+Dimensions ``N``, ``theta``, ``sigma``, ``estimator``, ``wrt``. Variables:
+
+* ``mean``, ``var`` — mean and unbiased variance, across replicates, of the
+  N-sample estimate; ``mean_se``, ``var_se`` — their standard errors;
+* ``count`` — N-sample estimates (replicates) in each cell;
+* ``true_grad`` (theta, sigma, wrt) and ``exact_var`` — exact gradient and exact
+  variance of the N-sample estimate (NaN where no exact value exists);
+* ``m2``, ``m3``, ``m4`` — the rest of the Welford state (sums of powers of
+  deviations from ``mean``), so more replicates can be merged in later.
+
+Every variable and coordinate has ``long_name`` and ``units`` (``"1"``: all
+quantities here are dimensionless numbers); global attributes follow CF-1.10
+and record the config, seed, versions, backend and a ``history`` line. The
+file needs only xarray and netCDF4 to open.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import __version__, truth
+from .config import Config
+from .estimators import DESCRIPTIONS, TERMS, term_index
+from .welford import FIELDS, finish
+
+DIMS = ("N", "theta", "sigma", "estimator", "wrt")
+
+_COORD_ATTRS = {
+    "N": {"long_name": "samples per gradient estimate", "units": "1"},
+    "theta": {"long_name": "mean of the sampling distribution N(theta, sigma^2)", "units": "1"},
+    "sigma": {"long_name": "standard deviation of the sampling distribution N(theta, sigma^2)", "units": "1"},
+    "estimator": {"long_name": "gradient estimator", "units": "1"},
+    "wrt": {"long_name": "parameter the gradient is taken with respect to", "units": "1"},
+}
+
+_VAR_ATTRS = {
+    "mean": ("mean of the N-sample gradient estimate over replicates", "mean over replicates"),
+    "var": ("unbiased variance of the N-sample gradient estimate over replicates", "variance over replicates"),
+    "mean_se": ("standard error of mean", "standard error over replicates"),
+    "var_se": ("standard error of var (from the fourth central moment)", "standard error over replicates"),
+    "count": ("number of N-sample estimates (replicates) in the cell", "count"),
+    "true_grad": ("exact gradient of E[f(x)], x ~ N(theta, sigma^2)", None),
+    "exact_var": ("exact variance of the N-sample gradient estimate", None),
+    "m2": ("Welford state: sum of squared deviations of the estimates from mean", "sum over replicates"),
+    "m3": ("Welford state: sum of cubed deviations of the estimates from mean", "sum over replicates"),
+    "m4": ("Welford state: sum of fourth-power deviations of the estimates from mean", "sum over replicates"),
+}
+
+
+def _attrs(name: str) -> dict:
+    long_name, method = _VAR_ATTRS[name]
+    attrs = {"long_name": long_name, "units": "1"}
+    if method:
+        attrs["cell_methods"] = f"replicate: {method}"
+    return attrs
+
+
+def _versions() -> dict[str, str]:
+    import netCDF4
+    import numba
+
+    return {
+        "gradsweep_version": __version__,
+        "numba_version": numba.__version__,
+        "numpy_version": np.__version__,
+        "xarray_version": xr.__version__,
+        "netcdf4_version": netCDF4.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def history_line(action: str = "") -> str:
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    call = action or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return f"{now}: {call} (gradsweep {__version__})"
+
+
+def build_dataset(config: Config, state: np.ndarray, *, backend: str, threads: int, rep_start: int = 0) -> xr.Dataset:
+    """The dataset of a finished sweep from its cell states (cells x terms x 5)."""
+    shape = (config.N.size, config.theta.size, config.sigma.size)
+    terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
+    cell_state = state.reshape(*shape, len(TERMS), 5)[:, :, :, terms, :]  # (N, th, sg, est, wrt, 5)
+    stats = finish(cell_state)
+
+    coords = {
+        "N": ("N", config.N.astype(np.int64), _COORD_ATTRS["N"]),
+        "theta": ("theta", config.theta, _COORD_ATTRS["theta"]),
+        "sigma": ("sigma", config.sigma, _COORD_ATTRS["sigma"]),
+        "estimator": ("estimator", np.array(config.estimators, dtype=object), _COORD_ATTRS["estimator"]),
+        "wrt": ("wrt", np.array(config.wrt, dtype=object), _COORD_ATTRS["wrt"]),
+    }
+    data = {
+        "mean": (DIMS, stats["mean"]),
+        "var": (DIMS, stats["var"]),
+        "mean_se": (DIMS, stats["mean_se"]),
+        "var_se": (DIMS, stats["var_se"]),
+        "count": (DIMS, stats["count"].astype(np.int64)),
+        "m2": (DIMS, cell_state[..., FIELDS.index("m2")]),
+        "m3": (DIMS, cell_state[..., FIELDS.index("m3")]),
+        "m4": (DIMS, cell_state[..., FIELDS.index("m4")]),
+    }
+
+    exact = truth.exact(config.objective, config.theta, config.sigma)
+    wrt_ix = [("theta", "sigma").index(w) for w in config.wrt]
+    if exact is None:
+        grad = np.full((config.theta.size, config.sigma.size, len(config.wrt)), np.nan)
+        exact_var = np.full(stats["mean"].shape, np.nan)
+    else:
+        grad = exact["true_grad"][..., wrt_ix]
+        psv = exact["per_sample_var"][:, :, terms]  # (th, sg, est, wrt)
+        exact_var = psv[None] / config.N.astype(np.float64)[:, None, None, None, None]
+    data["true_grad"] = (("theta", "sigma", "wrt"), grad)
+    data["exact_var"] = (DIMS, exact_var)
+
+    ds = xr.Dataset({k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}, coords={k: xr.Variable(*v) for k, v in coords.items()})
+    ds["exact_var"].attrs["description"] = "per-sample variance / N; NaN where no closed form exists"
+    ds["estimator"].attrs["description"] = "; ".join(f"{e}: {DESCRIPTIONS[e]}" for e in config.estimators)
+    ds.attrs = {
+        "Conventions": "CF-1.10",
+        "title": f"Monte Carlo gradient estimator variance for f(x) = {config.objective.formula}",
+        "source": f"gradsweep {__version__}",
+        "objective": config.objective.formula,
+        "config": config.to_json(),
+        "seed": np.uint64(config.seed),
+        "replicates": np.int64(config.reps),
+        "replicate_start": np.int64(rep_start),
+        "random_stream": "Philox4x32-10 keyed by the seed; counter = (sample pair index, replicate, cell); Box-Muller normals",
+        "backend": backend,
+        "threads": np.int64(threads),
+        **_versions(),
+        "history": history_line(),
+    }
+    return ds
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind == "f":
+            enc[name] = {"zlib": True, "complevel": 4, "_FillValue": np.nan, "dtype": "float64"}
+        else:
+            enc[name] = {"zlib": True, "complevel": 4, "_FillValue": None}
+    for name in ds.coords:
+        enc[name] = {"_FillValue": None}
+    return enc
+
+
+def check_writable(path, overwrite: bool) -> Path:
+    """Refuse early (FileExistsError / OSError) rather than after hours of work."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output {str(path)!r} is a directory")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"output {str(path)!r} exists; pass --overwrite to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"output folder {str(parent)!r} is not writable")
+    return path
+
+
+def write(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
+    """Write ``ds`` to netCDF atomically: a temporary file beside ``path``, then a rename.
+
+    An interrupted write leaves the previous file (or none) intact, never a
+    truncated one; an existing file is only replaced when ``overwrite``.
+    """
+    path = check_writable(path, overwrite)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"output {str(path)!r} appeared while running; pass --overwrite to replace it")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -1,0 +1,193 @@
+"""Objectives ``f`` (and their derivatives ``f'``) whose gradients are estimated.
+
+Built-ins, each with a closed-form truth:
+
+=================  ==============  ==============================
+name               f(x)            parameter
+=================  ==============  ==============================
+``square``         x**2            none
+``quadratic``      (x - k)**2      ``k`` (default 1.0)
+``exp_quadratic``  exp(-k x**2)    ``k > 0`` (default 1.0)
+``cos``            cos(k x)        ``k`` (default 1.0)
+=================  ==============  ==============================
+
+The kernels evaluate built-ins through :func:`value` and :func:`derivative`,
+whose first argument, the objective's code, is a compile-time constant in each
+kernel, so the branch folds away. A user's own objective supplies ``f`` and
+``f'`` as plain Python functions of one float that numba can compile.
+
+For the exact values (:mod:`gradsweep.truth`) each built-in also states
+``f``, ``f**2``, ``f'`` and ``f'**2`` as sums of terms
+``coef * poly(x) * exp(-a x**2 + b x)`` (real part taken; ``b`` may be
+imaginary, which covers cos).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.polynomial import Polynomial as P
+
+from ._jit import scalar
+
+SQUARE, QUADRATIC, EXP_QUADRATIC, COS = range(4)
+USER = -1
+
+BUILTINS = {"square": SQUARE, "quadratic": QUADRATIC, "exp_quadratic": EXP_QUADRATIC, "cos": COS}
+FORMULAS = {"square": "x**2", "quadratic": "(x - k)**2", "exp_quadratic": "exp(-k * x**2)", "cos": "cos(k * x)"}
+_HAS_K = {"quadratic", "exp_quadratic", "cos"}
+
+
+@scalar
+def value(code, x, k):
+    """f(x) of built-in objective ``code`` with parameter ``k``."""
+    if code == SQUARE:
+        return x * x
+    if code == QUADRATIC:
+        return (x - k) * (x - k)
+    if code == EXP_QUADRATIC:
+        return math.exp(-k * x * x)
+    if code == COS:
+        return math.cos(k * x)
+    return math.nan
+
+
+@scalar
+def derivative(code, x, k):
+    """f'(x) of built-in objective ``code`` with parameter ``k``."""
+    if code == SQUARE:
+        return 2.0 * x
+    if code == QUADRATIC:
+        return 2.0 * (x - k)
+    if code == EXP_QUADRATIC:
+        return -2.0 * k * x * math.exp(-k * x * x)
+    if code == COS:
+        return -k * math.sin(k * x)
+    return math.nan
+
+
+# A term: (coef, polynomial in x, a, b) meaning Re[coef * poly(x) * exp(-a x^2 + b x)].
+Term = tuple[complex, P, float, complex]
+
+
+def _gaussian_forms(name: str, k: float) -> dict[str, list[Term]]:
+    one = P([1.0])
+    xp = P([0.0, 1.0])
+    if name in ("square", "quadratic"):
+        shift = 0.0 if name == "square" else k
+        d = xp - shift
+        return {
+            "f": [(1, d**2, 0.0, 0)],
+            "f2": [(1, d**4, 0.0, 0)],
+            "df": [(1, 2 * d, 0.0, 0)],
+            "df2": [(1, 4 * d**2, 0.0, 0)],
+        }
+    if name == "exp_quadratic":
+        return {
+            "f": [(1, one, k, 0)],
+            "f2": [(1, one, 2 * k, 0)],
+            "df": [(-2 * k, xp, k, 0)],
+            "df2": [(4 * k * k, xp**2, 2 * k, 0)],
+        }
+    if name == "cos":
+        # cos(kx) = Re e^{ikx}; cos^2 = (1 + cos 2kx)/2; -k sin(kx) = Re(ik e^{ikx});
+        # k^2 sin^2 = k^2 (1 - cos 2kx)/2.
+        return {
+            "f": [(1, one, 0.0, 1j * k)],
+            "f2": [(0.5, one, 0.0, 0), (0.5, one, 0.0, 2j * k)],
+            "df": [(1j * k, one, 0.0, 1j * k)],
+            "df2": [(k * k / 2, one, 0.0, 0), (-k * k / 2, one, 0.0, 2j * k)],
+        }
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective f with its derivative.
+
+    Parameters
+    ----------
+    name : str
+        A built-in name, or a label for a user objective.
+    k : float, optional
+        The built-in's parameter (``quadratic``, ``exp_quadratic``, ``cos``).
+    f, df : callable, optional
+        For a user objective: ``f(x)`` and ``f'(x)``, plain Python functions of
+        one float that numba can compile. ``df`` may be omitted, in which case
+        only the ``score`` estimator is available.
+    """
+
+    name: str
+    k: float = math.nan
+    f: Callable[[float], float] | None = field(default=None, compare=False)
+    df: Callable[[float], float] | None = field(default=None, compare=False)
+
+    @property
+    def code(self) -> int:
+        return BUILTINS.get(self.name, USER) if self.f is None else USER
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.code != USER
+
+    @property
+    def has_derivative(self) -> bool:
+        return self.is_builtin or self.df is not None
+
+    @property
+    def formula(self) -> str:
+        if not self.is_builtin:
+            return f"user function {self.name!r}"
+        text = FORMULAS[self.name]
+        return text.replace("k", repr(self.k)) if self.name in _HAS_K else text
+
+    def gaussian_forms(self) -> dict[str, list[Term]] | None:
+        """f, f**2, f', f'**2 as Gaussian-polynomial terms; None for user objectives."""
+        return _gaussian_forms(self.name, self.k) if self.is_builtin else None
+
+    def to_config(self) -> str | dict:
+        """The TOML/JSON form of this objective (user objectives by label only)."""
+        if self.name in _HAS_K and self.is_builtin:
+            return {"name": self.name, "k": self.k}
+        return self.name
+
+
+def make_objective(spec) -> Objective:
+    """An :class:`Objective` from a config value: a name, a table, or an Objective.
+
+    Raises ``ValueError`` with a readable message for anything else.
+    """
+    if isinstance(spec, Objective):
+        if spec.f is None and spec.name not in BUILTINS:
+            raise ValueError(f"unknown objective {spec.name!r}; built-ins are {', '.join(BUILTINS)}")
+        if spec.f is not None and not callable(spec.f):
+            raise ValueError("objective f must be callable")
+        if spec.df is not None and not callable(spec.df):
+            raise ValueError("objective df must be callable")
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"objective must be a name or a table like {{ name = \"cos\", k = 2.0 }}, got {spec!r}")
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name not in BUILTINS:
+        raise ValueError(f"unknown objective {name!r}; built-ins are {', '.join(BUILTINS)}")
+    if name not in _HAS_K:
+        if spec:
+            raise ValueError(f"objective {name!r} takes no parameters, got {', '.join(map(str, spec))}")
+        return Objective(name)
+    k = spec.pop("k", 1.0)
+    if spec:
+        raise ValueError(f"unknown key(s) for objective {name!r}: {', '.join(map(str, spec))} (only 'k')")
+    if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
+        raise ValueError(f"objective parameter k must be a number, got {k!r}")
+    k = float(k)
+    if not math.isfinite(k):
+        raise ValueError(f"objective parameter k must be finite, got {k}")
+    if name == "exp_quadratic" and k <= 0:
+        raise ValueError(f"exp_quadratic needs k > 0 (exp(-k x^2) must decay), got k={k}")
+    return Objective(name, k)

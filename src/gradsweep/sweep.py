@@ -1,0 +1,104 @@
+"""Run a sweep: plan the units, compute them on a backend, merge in order."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Mapping
+
+import numba
+import numpy as np
+import xarray as xr
+
+from . import cpu
+from .config import Config, ConfigError
+from .dataset import build_dataset
+from .estimators import N_TERMS
+from .plan import make_plan
+from .welford import empty, fold
+
+BACKENDS = ("cpu",)
+
+
+@contextlib.contextmanager
+def numba_threads(threads: int | None):
+    """Run the enclosed code with ``threads`` numba threads (None: all)."""
+    if threads is None:
+        yield numba.get_num_threads()
+        return
+    limit = numba.config.NUMBA_NUM_THREADS
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= limit:
+        raise ConfigError(f"threads must be an integer from 1 to {limit} (NUMBA_NUM_THREADS), got {threads!r}")
+    before = numba.get_num_threads()
+    numba.set_num_threads(int(threads))
+    try:
+        yield int(threads)
+    finally:
+        numba.set_num_threads(before)
+
+
+def cell_arrays(config: Config) -> dict[str, np.ndarray]:
+    """Per-cell N, theta, sigma and stream, cells in C order over (N, theta, sigma)."""
+    n, t, s = np.meshgrid(config.N, config.theta, config.sigma, indexing="ij")
+    return {
+        "n": np.ascontiguousarray(n.ravel()),
+        "theta": np.ascontiguousarray(t.ravel()),
+        "sigma": np.ascontiguousarray(s.ravel()),
+        "stream": np.arange(n.size, dtype=np.int64),
+    }
+
+
+def progress_bar(total: int, enabled: bool | None):
+    """A tqdm bar in samples (rate and ETA); on only when stderr is a terminal unless forced."""
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, unit="sample", unit_scale=True, disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None) -> np.ndarray:
+    """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``."""
+    reps = config.reps if reps is None else reps
+    cells = cell_arrays(config)
+    plan = make_plan(cells["n"], rep_start, reps)
+    state = empty((cells["n"].size, N_TERMS))
+    with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
+        for batch in plan.batches():
+            part = plan.take(batch)
+            states = cpu.compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], cells["stream"], part)
+            fold(state, part.cell, states)
+            bar.update(int(part.samples.sum()))
+    return state
+
+
+def sweep(config: Config | Mapping | None = None, *, threads: int | None = None, progress: bool | None = False, backend: str = "cpu", **kwargs) -> xr.Dataset:
+    """Run a sweep and return its labelled dataset.
+
+    Parameters
+    ----------
+    config : Config or mapping, optional
+        The configuration; any config key may instead be given as a keyword
+        (``objective``, ``estimators``, ``wrt``, ``N``, ``theta``, ``sigma``,
+        ``reps``, ``seed``). Keywords override the mapping.
+    threads : int, optional
+        numba threads (default: all). Results do not depend on it.
+    progress : bool or None
+        Show a progress bar; None shows it when stderr is a terminal.
+    backend : {"cpu"}
+        Where the kernels run.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions (N, theta, sigma, estimator, wrt); see :mod:`gradsweep.dataset`.
+    """
+    if isinstance(config, Config):
+        if kwargs:
+            config = Config.from_dict({**config.to_dict(), "objective": config.objective, **kwargs})
+    else:
+        config = Config.from_dict(config, **kwargs)
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    state = compute_state(config, threads=threads, progress=progress)
+    return build_dataset(config, state, backend=backend, threads=threads or numba.get_num_threads())
