@@ -25,9 +25,14 @@ CACHE = os.environ.get("GRADSWEEP_NUMBA_CACHE", "1").strip().lower() not in {"0"
 _COMMON = {"error_model": "numpy", "fastmath": False}
 
 
-def scalar(fn=None, *, cache: bool = CACHE):
-    """Compile a small scalar helper (inlined by LLVM into its callers)."""
-    deco = numba.njit(cache=cache, **_COMMON)
+def scalar(fn=None, *, cache: bool = CACHE, inline: str = "never"):
+    """Compile a small scalar helper.
+
+    LLVM inlines small helpers by itself; ``inline="always"`` makes numba
+    inline a larger one at the IR level, which a hot loop needs to vectorise
+    (a call left in the loop body stops vectorisation).
+    """
+    deco = numba.njit(cache=cache, inline=inline, **_COMMON)
     return deco if fn is None else deco(fn)
 
 

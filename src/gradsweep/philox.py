@@ -14,7 +14,8 @@ gradsweep's stream layout:
   and ``stream`` identifies the grid cell (or the shared stream when common
   random numbers are used).
 
-Uniforms take 53 bits from two 32-bit words and are centred on the 2**-53
+``log`` and ``sin``/``cos`` come from :mod:`gradsweep.elementary` (branch-free,
+a few ulp; sin/cos of the exact angle ``2 pi u2``). Uniforms take 52 bits from two 32-bit words and are centred on the 2**-52
 grid, so they lie in the open interval (0, 1) and ``log(u)`` is always finite.
 
 All integer arithmetic is done in uint64 holding 32-bit values; the constants
@@ -28,6 +29,7 @@ import math
 import numpy as np
 
 from ._jit import scalar, serial
+from .elementary import bits_float, log_unit, sincos_turn
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
@@ -35,13 +37,12 @@ _W0 = np.uint64(0x9E3779B9)
 _W1 = np.uint64(0xBB67AE85)
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
-_SHIFT11 = np.uint64(11)
-_TWO_POW_M53 = 2.0**-53
-_HALF_ULP = 2.0**-54
-_TWO_PI = 2.0 * math.pi
+_SHIFT12 = np.uint64(12)
+_ONE_BITS = np.uint64(0x3FF0000000000000)
+_ONE_MINUS_HALF_ULP = 1.0 - 2.0**-53
 
 
-@scalar
+@scalar(inline="always")
 def _round(c0, c1, c2, c3, k0, k1):
     p0 = _M0 * c0
     p1 = _M1 * c2
@@ -52,7 +53,7 @@ def _round(c0, c1, c2, c3, k0, k1):
     return hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
 
 
-@scalar
+@scalar(inline="always")
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """Ten Philox rounds; all arguments and results are uint64 holding 32 bits."""
     for _ in range(9):
@@ -63,13 +64,19 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
 
 @scalar
-def uniform53(lo, hi):
-    """A double in (0, 1) from two 32-bit words: 53 bits, centred on the grid."""
-    bits = ((hi << _SHIFT32) | lo) >> _SHIFT11
-    return np.float64(bits) * _TWO_POW_M53 + _HALF_ULP
+def uniform(lo, hi):
+    """A double in (0, 1) from two 32-bit words: 52 bits, centred on the grid.
+
+    ``1 + b 2**-52`` is assembled by bit-cast (vectorisable, unlike an
+    integer-to-float conversion without AVX-512), then
+    ``u = b 2**-52 + 2**-53`` exactly; so u lies in [2**-53, 1 - 2**-53] and
+    Box-Muller's |z| is at most sqrt(106 ln 2) = 8.57.
+    """
+    b = ((hi << _SHIFT32) | lo) >> _SHIFT12
+    return bits_float(_ONE_BITS | b) - _ONE_MINUS_HALF_ULP
 
 
-@scalar
+@scalar(inline="always")
 def normal_pair(k0, k1, pair, rep, stream):
     """Two independent standard normals for samples ``2*pair`` and ``2*pair+1``.
 
@@ -77,11 +84,20 @@ def normal_pair(k0, k1, pair, rep, stream):
     ``pair`` is a uint64; ``rep`` and ``stream`` are uint64 below 2**32.
     """
     w0, w1, w2, w3 = philox4x32_10(pair & _MASK32, pair >> _SHIFT32, rep, stream, k0, k1)
-    u1 = uniform53(w0, w1)
-    u2 = uniform53(w2, w3)
-    r = math.sqrt(-2.0 * math.log(u1))
-    a = _TWO_PI * u2
-    return r * math.cos(a), r * math.sin(a)
+    r = math.sqrt(-2.0 * log_unit(uniform(w0, w1)))
+    s, c = sincos_turn(uniform(w2, w3))
+    return r * c, r * s
+
+
+@scalar
+def fill_normal_pairs(k0, k1, first_pair, count, rep, stream, z_even, z_odd):
+    """Normals of pairs ``first_pair .. first_pair+count-1`` into ``z_even[j], z_odd[j]``.
+
+    A plain loop with no reduction, so LLVM vectorises it; the sweep kernels
+    fill a small block that stays in L1 cache, then sum the estimator terms.
+    """
+    for j in range(count):
+        z_even[j], z_odd[j] = normal_pair(k0, k1, np.uint64(first_pair + j), rep, stream)
 
 
 def seed_key(seed: int) -> tuple[np.uint64, np.uint64]:
@@ -104,10 +120,14 @@ def _fill_blocks(counters, k0, k1, out):
 
 @serial
 def _fill_normals(k0, k1, rep, stream, start, out):
+    first = start // 2
+    pairs = (start + out.size + 1) // 2 - first
+    z_even = np.empty(pairs)
+    z_odd = np.empty(pairs)
+    fill_normal_pairs(k0, k1, first, pairs, rep, stream, z_even, z_odd)
     for i in range(out.size):
         s = start + i
-        z0, z1 = normal_pair(k0, k1, np.uint64(s // 2), rep, stream)
-        out[i] = z0 if s % 2 == 0 else z1
+        out[i] = z_even[s // 2 - first] if s % 2 == 0 else z_odd[s // 2 - first]
 
 
 def philox_blocks(counters, key) -> np.ndarray:
