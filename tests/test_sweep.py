@@ -1,0 +1,184 @@
+"""The engine end to end: the right numbers, reproducibly, agreeing with the truth."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import z_bound
+
+import gradsweep
+from gradsweep import plan, welford
+from gradsweep.config import ConfigError
+from gradsweep.objectives import Objective, make_objective
+from gradsweep.philox import normals
+from gradsweep.truth import quadrature
+
+
+def reference_states(objective, N, theta, sigma, reps, seed):
+    """The same sweep computed plainly in numpy from the documented stream layout."""
+    obj = make_objective(objective)
+    from gradsweep.objectives import derivative, value
+
+    f = np.vectorize(lambda x: value.py_func(obj.code, x, obj.k))
+    df = np.vectorize(lambda x: derivative.py_func(obj.code, x, obj.k))
+    out = np.empty((len(N), len(theta), len(sigma), 4, 5))
+    stream = 0
+    for i, n in enumerate(N):
+        for j, t in enumerate(theta):
+            for k, s in enumerate(sigma):
+                est = []
+                for r in range(reps):
+                    z = normals(seed, n, rep=r, stream=stream)
+                    x = t + s * z
+                    fx, dfx = f(x), df(x)
+                    est.append([np.mean(fx * z / s), np.mean(fx * (z * z - 1) / s), np.mean(dfx), np.mean(dfx * z)])
+                out[i, j, k] = welford.from_values(np.array(est), axis=0)
+                stream += 1
+    return out
+
+
+def as_terms(ds):
+    """(N, theta, sigma, 4 terms) arrays of mean and var in kernel term order."""
+    order = ds.sel(estimator=["score", "score", "pathwise", "pathwise"], wrt=["theta", "sigma", "theta", "sigma"])
+    take = lambda v: np.stack([order[v].values[..., i, i] for i in range(4)], axis=-1)  # noqa: E731
+    return take("mean"), take("var")
+
+
+def test_kernel_matches_plain_numpy_reference():
+    cfg = dict(objective={"name": "cos", "k": 1.3}, N=[1, 7, 10], theta=[0.5, -1.5], sigma=[0.8, 2.0], reps=5, seed=99)
+    ds = gradsweep.sweep(**cfg)
+    ref = reference_states(cfg["objective"], cfg["N"], cfg["theta"], cfg["sigma"], cfg["reps"], cfg["seed"])
+    mean, var = as_terms(ds)
+    np.testing.assert_allclose(mean, ref[..., 1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(var, ref[..., 2] / (ref[..., 0] - 1), rtol=1e-10, atol=1e-15)
+    assert (ds["count"] == 5).all()
+
+
+def test_replicates_spanning_several_chunks_and_odd_n():
+    n = 2 * plan.CHUNK + 3  # three chunks, the last one odd
+    ds = gradsweep.sweep(objective="square", N=[n], theta=[0.3], sigma=[1.1], reps=3, seed=4)
+    ref = reference_states("square", [n], [0.3], [1.1], 3, 4)
+    mean, _ = as_terms(ds)
+    np.testing.assert_allclose(mean, ref[..., 1], rtol=1e-12)
+
+
+def test_bit_identical_across_threads_and_batch_sizes(monkeypatch):
+    cfg = dict(objective="square", N=[3, 1000, 70001], theta=[0.0, 2.0], sigma=[0.5, 1.0], reps=17, seed=5)
+    one = gradsweep.sweep(threads=1, **cfg)
+    two = gradsweep.sweep(threads=2, **cfg)
+    monkeypatch.setattr(plan, "BATCH_SAMPLES", 5000)
+    monkeypatch.setattr(plan, "BATCH_ITEMS", 7)
+    small_batches = gradsweep.sweep(threads=2, **cfg)
+    for other in (two, small_batches):
+        for v in ("mean", "var", "m2", "m3", "m4", "count"):
+            np.testing.assert_array_equal(one[v].values, other[v].values)
+
+
+def test_seed_changes_the_numbers():
+    a = gradsweep.sweep(N=[10], reps=5, seed=1)
+    b = gradsweep.sweep(N=[10], reps=5, seed=2)
+    assert not np.any(a["mean"].values == b["mean"].values)
+
+
+OBJECTIVES = ["square", {"name": "quadratic", "k": -0.8}, {"name": "exp_quadratic", "k": 0.6}, {"name": "cos", "k": 1.5}]
+STAT_THETA = [2.0, -0.5, 0.7]
+STAT_SIGMA = [1.0, 0.3, 2.0]
+STAT_N = [10, 1000]
+STAT_REPS = 1000
+# every (objective, theta, sigma, N, estimator, wrt) cell, mean and variance
+STAT_CHECKS = len(OBJECTIVES) * len(STAT_THETA) * len(STAT_SIGMA) * len(STAT_N) * 4 * 2
+STAT_Z = z_bound(0.01, STAT_CHECKS)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES, ids=str)
+def test_estimates_agree_with_exact_values(objective):
+    """Mean within its exact CI; variance within the CI from its estimated standard error.
+
+    Family-wise level 1% over all cells of all objectives (Bonferroni), fixed seed.
+    """
+    ds = gradsweep.sweep(objective=objective, N=STAT_N, theta=STAT_THETA, sigma=STAT_SIGMA, reps=STAT_REPS, seed=2026)
+    assert np.isfinite(ds["exact_var"]).all() and np.isfinite(ds["true_grad"]).all()
+    mean_z = (ds["mean"] - ds["true_grad"]) / np.sqrt(ds["exact_var"] / ds["count"])
+    var_z = (ds["var"] - ds["exact_var"]) / ds["var_se"]
+    assert float(abs(mean_z).max()) < STAT_Z, mean_z.where(abs(mean_z) >= STAT_Z, drop=True)
+    assert float(abs(var_z).max()) < STAT_Z, var_z.where(abs(var_z) >= STAT_Z, drop=True)
+
+
+def test_pathwise_beats_score_on_the_classic_example():
+    ds = gradsweep.sweep(objective="square", N=[100], theta=[2.0], sigma=[1.0], reps=400, seed=0)
+    ratio = ds["var"].sel(estimator="score") / ds["var"].sel(estimator="pathwise")
+    exact = ds["exact_var"].sel(estimator="score") / ds["exact_var"].sel(estimator="pathwise")
+    np.testing.assert_allclose(exact.sel(wrt="theta"), 87 / 4)
+    assert (ratio > 10).all()
+
+
+def test_large_mean_small_spread_end_to_end():
+    """Pathwise d/dtheta of (x - k)^2 with k = -5e7: estimates near 1e8 with spread 1 (sigma = 0.5, N = 1)."""
+    ds = gradsweep.sweep(objective={"name": "quadratic", "k": -5e7}, N=[1], theta=[0.0], sigma=[0.5], reps=2000, seed=3, wrt=["theta"])
+    z = np.array([normals(3, 1, rep=r, stream=0)[0] for r in range(2000)])
+    reference = np.var(2 * 0.5 * z, ddof=1)  # the deviations, free of the 1e8 offset
+    got = float(ds["var"].sel(estimator="pathwise", wrt="theta").squeeze())
+    assert abs(got - reference) / reference < 1e-6
+    assert float(ds["mean"].sel(estimator="pathwise").squeeze()) == pytest.approx(1e8, rel=1e-9)
+
+
+def cube(x):
+    return x * x * x
+
+
+def dcube(x):
+    return 3.0 * x * x
+
+
+def test_user_objective_through_the_api():
+    obj = Objective("cube", f=cube, df=dcube)
+    ds = gradsweep.sweep(objective=obj, N=[50], theta=[0.5, 1.0], sigma=[0.7], reps=800, seed=8)
+    assert np.isnan(ds["true_grad"]).all() and np.isnan(ds["exact_var"]).all()
+    # E[d/dtheta x^3] = 3(theta^2 + sigma^2); check against quadrature truth within a 1% family-wise CI.
+    q = quadrature(obj, [0.5, 1.0], [0.7])
+    np.testing.assert_allclose(q["true_grad"][..., 0], 3 * (np.array([[0.5], [1.0]]) ** 2 + 0.49))
+    z = z_bound(0.01, 8)
+    for e in ("score", "pathwise"):
+        for wi, w in enumerate(("theta", "sigma")):
+            ti = ["score", "pathwise"].index(e) * 2 + wi
+            se = np.sqrt(q["per_sample_var"][:, 0, ti] / 50 / 800)
+            got = ds["mean"].sel(estimator=e, wrt=w, N=50, sigma=0.7).values
+            assert np.all(np.abs(got - q["true_grad"][:, 0, wi]) < z * se)
+
+
+def test_user_objective_without_derivative_is_score_only():
+    obj = Objective("cube", f=cube)
+    ds = gradsweep.sweep(objective=obj, estimators=["score"], N=[10], reps=10)
+    assert list(ds.estimator.values) == ["score"]
+    with pytest.raises(ConfigError, match="pathwise"):
+        gradsweep.sweep(objective=obj, N=[10], reps=10)
+
+
+def test_subsets_and_order_of_estimators_and_wrt_are_kept():
+    ds = gradsweep.sweep(estimators=["pathwise"], wrt=["sigma", "theta"], N=[10], reps=4)
+    assert list(ds.estimator.values) == ["pathwise"] and list(ds.wrt.values) == ["sigma", "theta"]
+    full = gradsweep.sweep(N=[10], reps=4)
+    np.testing.assert_array_equal(ds["mean"].sel(wrt="sigma").values, full["mean"].sel(estimator=["pathwise"], wrt="sigma").values)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reps": 1}, "reps must be >= 2"),
+        ({"sigma": [1.0, 0.0]}, "sigma must be > 0"),
+        ({"N": [0]}, "N must be >= 1"),
+        ({"N": [2.5]}, "whole numbers"),
+        ({"theta": [math.inf]}, "finite"),
+        ({"estimators": ["scor"]}, "unknown estimator 'scor'"),
+        ({"wrt": ["mu"]}, "unknown wrt 'mu'"),
+        ({"objective": "sqaure"}, "unknown objective 'sqaure'"),
+        ({"objective": {"name": "exp_quadratic", "k": -1.0}}, "k > 0"),
+        ({"seed": -1}, "seed"),
+        ({"theta": [1.0, 1.0]}, "repeated"),
+        ({"bogus": 1}, "unknown config key"),
+        ({"threads": 0}, "threads"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        gradsweep.sweep(**{"N": [10], "reps": 2, **kwargs})
