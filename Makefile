@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean clean-cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gradsweep needs Python 3.11+"'
@@ -28,6 +28,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
-clean:
+clean-cache:  # numba's cache only checks each kernel file's own timestamp
+	find src tests bench -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean: clean-cache
 	rm -rf $(VENV) .pytest_cache .benchmarks
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -69,8 +69,8 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="netCDF file to write.")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="netCDF file to write.")
 @click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True, help="Where the kernels run.")
 @_threads
 @_overwrite
@@ -89,7 +89,7 @@ def run(config, output, backend, threads, overwrite, progress):
 
 
 @main.command()
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Folder for demo.nc and demo.png.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("."), show_default=True, help="Folder for demo.nc and demo.png.")
 @_threads
 @_overwrite
 @_progress
@@ -109,14 +109,13 @@ def demo(out_dir, threads, overwrite, progress):
     click.echo(report.summary(ds))
     ratio = (ds["exact_var"].sel(estimator="score") / ds["exact_var"].sel(estimator="pathwise")).isel(N=0)
     click.echo(
-        "\nexact variance ratio score/pathwise: "
-        + ", ".join(f"d/d{w}: {float(ratio.sel(wrt=w).squeeze()):.4g}x" for w in ds.wrt.values)
+        "\nexact variance ratio score/pathwise: " + ", ".join(f"d/d{w}: {float(ratio.sel(wrt=w).squeeze()):.4g}x" for w in ds.wrt.values)
     )
     click.echo(f"wrote {nc} and {png}")
 
 
 @main.command()
-@click.argument("result", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("result", type=click.Path(path_type=Path))
 @click.option("--max-rows", type=int, default=200, show_default=True, help="Rows to print (0: all).")
 def show(result, max_rows):
     """Print a readable summary of a result file."""
@@ -129,8 +128,8 @@ def show(result, max_rows):
 
 
 @main.command()
-@click.argument("result", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Image file (PNG, PDF, SVG).")
+@click.argument("result", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Image file (PNG, PDF, SVG).")
 @click.option("--theta", type=float, default=None, help="theta to show (nearest; default the first).")
 @click.option("--sigma", type=float, default=None, help="sigma to show (nearest; default the first).")
 @_overwrite

@@ -62,7 +62,7 @@ def _grid(key: str, spec) -> np.ndarray:
             if start <= 0 or stop <= 0:
                 raise ConfigError(f"{key}: a log grid needs start > 0 and stop > 0")
             return np.geomspace(float(start), float(stop), int(num))
-        raise ConfigError(f"{key}: grid scale must be \"linear\" or \"log\", got {scale!r}")
+        raise ConfigError(f'{key}: grid scale must be "linear" or "log", got {scale!r}')
     if _is_number(spec):
         spec = [spec]
     if not isinstance(spec, (list, tuple, np.ndarray)) or len(spec) == 0:
@@ -158,6 +158,8 @@ class Config:
     def from_toml(cls, path) -> Config:
         """Read and validate a TOML file; unreadable files raise ConfigError too."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"cannot read config {str(path)!r}: it is a directory")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:

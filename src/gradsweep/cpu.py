@@ -34,7 +34,6 @@ from .philox import fill_normal_pairs, seed_key
 from .plan import Plan, chunk_items
 from .welford import push
 
-
 #: Normal pairs drawn per block: two arrays of BLOCK doubles stay in L1 cache.
 BLOCK = 256
 

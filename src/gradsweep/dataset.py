@@ -121,7 +121,9 @@ def build_dataset(config: Config, state: np.ndarray, *, backend: str, threads: i
     data["true_grad"] = (("theta", "sigma", "wrt"), grad)
     data["exact_var"] = (DIMS, exact_var)
 
-    ds = xr.Dataset({k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}, coords={k: xr.Variable(*v) for k, v in coords.items()})
+    ds = xr.Dataset(
+        {k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}, coords={k: xr.Variable(*v) for k, v in coords.items()}
+    )
     ds["exact_var"].attrs["description"] = "per-sample variance / N; NaN where no closed form exists"
     ds["estimator"].attrs["description"] = "; ".join(f"{e}: {DESCRIPTIONS[e]}" for e in config.estimators)
     ds.attrs = {

@@ -171,7 +171,7 @@ def make_objective(spec) -> Objective:
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, Mapping):
-        raise ValueError(f"objective must be a name or a table like {{ name = \"cos\", k = 2.0 }}, got {spec!r}")
+        raise ValueError(f'objective must be a name or a table like {{ name = "cos", k = 2.0 }}, got {spec!r}')
     spec = dict(spec)
     name = spec.pop("name", None)
     if name not in BUILTINS:

@@ -72,7 +72,9 @@ def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None
     return state
 
 
-def sweep(config: Config | Mapping | None = None, *, threads: int | None = None, progress: bool | None = False, backend: str = "cpu", **kwargs) -> xr.Dataset:
+def sweep(
+    config: Config | Mapping | None = None, *, threads: int | None = None, progress: bool | None = False, backend: str = "cpu", **kwargs
+) -> xr.Dataset:
     """Run a sweep and return its labelled dataset.
 
     Parameters

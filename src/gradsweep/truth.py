@@ -138,7 +138,7 @@ def _assemble(expect, theta, sigma) -> dict[str, np.ndarray]:
     second = []
     for est, wrt in TERMS:
         which, Q, power = _SECOND[(est, wrt)]
-        second.append(_grid_apply(lambda t, s: expect(which, Q, t, s) / s**power, theta, sigma))
+        second.append(_grid_apply(lambda t, s, which=which, Q=Q, power=power: expect(which, Q, t, s) / s**power, theta, sigma))
     second = np.stack(second, axis=-1)
     grad_of_term = np.stack([grad[..., WRT.index(w)] for _, w in TERMS], axis=-1)
     return {"true_grad": grad, "per_sample_var": second - grad_of_term**2}

@@ -1,0 +1,21 @@
+"""Turn a pytest-benchmark JSON file into results/BENCHMARKS.md (stdout)."""
+
+import json
+import sys
+
+data = json.load(open(sys.argv[1]))
+m = data["machine_info"]
+cpu = m.get("cpu", {})
+print("# Benchmarks\n")
+print("Written by `make bench` (`pytest bench --benchmark-enable`, then `python bench/summarize.py`).")
+print(f"Machine: {cpu.get('brand_raw', m.get('processor', '?'))}, {cpu.get('count', '?')} logical cores, Python {m['python_version']}.")
+print("`threads` is numba's thread count; the numpy reference itself runs on one core.\n")
+print("| group | benchmark | samples | best time (s) | samples/s | threads | notes |")
+print("|---|---|---:|---:|---:|---:|---|")
+for b in data["benchmarks"]:
+    x = b["extra_info"]
+    shown = {k: v for k, v in x.items() if k.startswith("ratio") or k.endswith("_mb")}
+    notes = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in shown.items())
+    rate = x.get("samples_per_s", 0)
+    row = [b["group"], b["name"], f"{x.get('samples', 0):.3g}", f"{b['stats']['min']:.3f}", f"{rate:.3g}", str(x.get("threads", "")), notes]
+    print("| " + " | ".join(row) + " |")

@@ -1,0 +1,119 @@
+"""The command line: the documented commands work; bad input gives one line and status 2."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from gradsweep.cli import main
+
+SMALL = """
+objective = { name = "quadratic", k = 1.0 }
+estimators = ["score", "pathwise"]
+wrt = ["theta", "sigma"]
+N = [10, 100]
+theta = { start = -1, stop = 1, num = 3 }
+sigma = [0.5, 2.0]
+reps = 8
+seed = 1
+"""
+
+
+def gradsweep_exe() -> str:
+    return str(Path(sys.executable).with_name("gradsweep"))
+
+
+def test_run_show_plot_as_installed_command(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SMALL)
+    out = tmp_path / "out.nc"
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    r = subprocess.run([gradsweep_exe(), "run", str(cfg), "-o", str(out), "--threads", "1"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    ds = xr.open_dataset(out)
+    assert dict(ds.sizes) == {"N": 2, "theta": 3, "sigma": 2, "estimator": 2, "wrt": 2}
+    assert "\r" not in r.stderr  # no progress bar when stderr is not a terminal
+    r = subprocess.run([gradsweep_exe(), "show", str(out)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "exact_var" in r.stdout and "quadratic" not in r.stderr
+    r = subprocess.run([gradsweep_exe(), "plot", str(out), "-o", str(tmp_path / "f.png")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_writes_table_netcdf_and_plot(tmp_path):
+    r = CliRunner().invoke(main, ["demo", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "exact variance ratio score/pathwise: d/dtheta: 21.75x" in r.stdout
+    ds = xr.open_dataset(tmp_path / "demo.nc")
+    assert list(ds.N.values) == [10, 100, 1000, 10000, 100000] and int(ds["count"].min()) == 100
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+BAD = {
+    "unknown key": ("colour = 'red'\n", "unknown config key(s): colour"),
+    "unknown estimator": ("estimators = ['score', 'reinforce']\n", "unknown estimator 'reinforce'"),
+    "sigma zero": ("sigma = [0.0]\n", "sigma must be > 0"),
+    "sigma negative": ("sigma = [1.0, -2.0]\n", "sigma must be > 0"),
+    "N zero": ("N = [0, 10]\n", "N must be >= 1"),
+    "reps one": ("reps = 1\n", "reps must be >= 2"),
+    "theta nan": ("theta = [nan]\n", "finite"),
+    "sigma inf": ("sigma = [inf]\n", "finite"),
+    "grid nan": ("theta = { start = 0, stop = nan, num = 3 }\n", "finite"),
+    "unknown objective": ("objective = 'sine'\n", "unknown objective 'sine'"),
+    "not toml": ("N = [10\n", "not valid TOML"),
+    "wrong type": ("reps = 'many'\n", "reps must be an integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_config_exits_2_with_one_line(tmp_path, case):
+    text, message = BAD[case]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    out = tmp_path / "out.nc"
+    r = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out)])
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradsweep: error:") and message in lines[0], r.stderr
+    assert "Traceback" not in r.output
+    assert not out.exists() and list(tmp_path.iterdir()) == [cfg]
+
+
+def test_unreadable_config_exits_2(tmp_path):
+    for path in (tmp_path / "missing.toml", tmp_path):
+        r = CliRunner().invoke(main, ["run", str(path), "-o", str(tmp_path / "o.nc")])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "cannot read" in r.stderr
+    assert not (tmp_path / "o.nc").exists()
+
+
+def test_existing_output_is_not_touched_without_overwrite(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("N = [10]\nreps = 2\n")
+    out = tmp_path / "out.nc"
+    out.write_bytes(b"keep me")
+    r = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out)])
+    assert r.exit_code == 2 and "--overwrite" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == b"keep me"
+    r = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out), "--overwrite"])
+    assert r.exit_code == 0 and xr.open_dataset(out).sizes["N"] == 1
+
+
+def test_missing_output_folder_and_bad_threads(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("N = [10]\nreps = 2\n")
+    r = CliRunner().invoke(main, ["run", str(cfg), "-o", str(tmp_path / "nope" / "o.nc")])
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+    r = CliRunner().invoke(main, ["run", str(cfg), "-o", str(tmp_path / "o.nc"), "--threads", "0"])
+    assert r.exit_code == 2 and "threads" in r.stderr and not (tmp_path / "o.nc").exists()
+
+
+def test_show_refuses_a_file_that_is_not_netcdf(tmp_path):
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not a netCDF file")
+    for path in (junk, tmp_path / "missing.nc"):
+        r = CliRunner().invoke(main, ["show", str(path)])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "cannot read" in r.stderr

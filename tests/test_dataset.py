@@ -1,0 +1,71 @@
+"""The result file: schema, CF attributes, atomic and refusing writes."""
+
+import json
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+import gradsweep
+from gradsweep import dataset
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return gradsweep.sweep(objective={"name": "cos", "k": 2.0}, N=[10, 100], theta=[0.0, 1.0, 2.0], sigma=[0.5, 1.0], reps=20, seed=11)
+
+
+def test_dimensions_and_variables(ds):
+    assert tuple(ds["mean"].dims) == ("N", "theta", "sigma", "estimator", "wrt")
+    assert ds["true_grad"].dims == ("theta", "sigma", "wrt")
+    for v in ("mean", "var", "mean_se", "var_se", "count", "exact_var", "m2", "m3", "m4"):
+        assert ds[v].dims == ds["mean"].dims
+    assert ds["count"].dtype == np.int64
+    np.testing.assert_allclose(ds["var"], ds["m2"] / (ds["count"] - 1))
+
+
+def test_every_variable_and_coordinate_is_described(ds):
+    for name, var in {**ds.data_vars, **ds.coords}.items():
+        assert var.attrs.get("long_name"), name
+        assert var.attrs.get("units") == "1", name
+    for key in ("Conventions", "history", "config", "seed", "backend", "replicates", "gradsweep_version", "numba_version"):
+        assert key in ds.attrs
+    assert json.loads(ds.attrs["config"])["objective"] == {"name": "cos", "k": 2.0}
+
+
+def test_round_trip_with_plain_xarray(ds, tmp_path):
+    path = dataset.write(ds, tmp_path / "r.nc")
+    back = xr.open_dataset(path, engine="netcdf4")
+    xr.testing.assert_identical(back.load(), ds.assign_attrs(seed=back.attrs["seed"]))
+    with netCDF4.Dataset(path) as nc:
+        for coord in ("N", "theta", "sigma"):
+            assert "_FillValue" not in nc[coord].ncattrs()
+    assert int(back.attrs["seed"]) == 11
+    back.close()
+
+
+def test_refuses_to_replace_without_overwrite(ds, tmp_path):
+    path = tmp_path / "r.nc"
+    path.write_bytes(b"precious")
+    with pytest.raises(FileExistsError):
+        dataset.write(ds, path)
+    assert path.read_bytes() == b"precious"
+    dataset.write(ds, path, overwrite=True)
+    assert xr.open_dataset(path).sizes["theta"] == 3
+
+
+def test_interrupted_write_leaves_old_file_and_no_debris(ds, tmp_path, monkeypatch):
+    path = tmp_path / "r.nc"
+    path.write_bytes(b"old")
+
+    def broken(self, target, **kwargs):
+        with open(target, "wb") as fh:
+            fh.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", broken)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.write(ds, path, overwrite=True)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]
