@@ -32,6 +32,7 @@ DEFAULTS = {
     "sigma": [1.0],
     "reps": 100,
     "seed": 0,
+    "common_random_numbers": False,
 }
 KEYS = tuple(DEFAULTS)
 MAX_SEED = 2**64
@@ -104,6 +105,7 @@ class Config:
     sigma: np.ndarray
     reps: int
     seed: int
+    common_random_numbers: bool = False
 
     @classmethod
     def from_dict(cls, values: Mapping | None = None, **kwargs) -> Config:
@@ -152,7 +154,10 @@ class Config:
         seed = merged["seed"]
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < MAX_SEED:
             raise ConfigError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed))
+        crn = merged["common_random_numbers"]
+        if not isinstance(crn, bool):
+            raise ConfigError(f"common_random_numbers must be true or false, got {crn!r}")
+        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn)
 
     @classmethod
     def from_toml(cls, path) -> Config:
@@ -189,6 +194,7 @@ class Config:
             "sigma": [float(v) for v in self.sigma],
             "reps": self.reps,
             "seed": self.seed,
+            "common_random_numbers": self.common_random_numbers,
         }
 
     def to_json(self) -> str:

@@ -135,7 +135,9 @@ def build_dataset(config: Config, state: np.ndarray, *, backend: str, threads: i
         "seed": np.uint64(config.seed),
         "replicates": np.int64(config.reps),
         "replicate_start": np.int64(rep_start),
-        "random_stream": "Philox4x32-10 keyed by the seed; counter = (sample pair index, replicate, cell); Box-Muller normals",
+        "random_stream": "Philox4x32-10 keyed by the seed; counter = (sample pair index, replicate, stream); Box-Muller normals; "
+        + ("stream = N index, shared by all theta and sigma cells" if config.common_random_numbers else "stream = cell index"),
+        "common_random_numbers": np.int8(config.common_random_numbers),
         "backend": backend,
         "threads": np.int64(threads),
         **_versions(),

@@ -1,16 +1,20 @@
 """How a sweep is cut into work, by the problem alone, never by the machine.
 
 * A **cell** is one (N, theta, sigma) point; cells are numbered in C order over
-  (N, theta, sigma), and a cell's number is its random **stream**.
-* A **unit** is one cell and a block of consecutive replicates. Its result is
-  one Welford state per estimator term; cells' states are the units' states
-  merged in unit order. Units are what threads share, what dask ships and
-  what a checkpoint records.
-* A replicate's N samples are summed in **chunks** of fixed size, in parallel,
-  and the chunk sums are added in chunk order.
+  (N, theta, sigma).
+* A **group** is a run of consecutive cells that share one random stream: a
+  single cell normally; with common random numbers, all the (theta, sigma)
+  cells of one N. Its stream number is the cell number, or the N index.
+* A **unit** is one group and a block of consecutive replicates. Its result is
+  one Welford state per cell and estimator term; a cell's state is its units'
+  states merged in unit order. Units are what threads share, what dask ships
+  and what a checkpoint records.
+* A replicate's N samples are drawn in **chunks** of fixed size, in
+  parallel; each chunk's draws are used for every cell of the group, and the
+  chunk sums are added in chunk order.
 
-Every size here depends only on N (and the configured replicate range), so
-the same config gives the same additions in the same order on any number of
+Every size here depends only on the config (and the replicate range), so the
+same config gives the same additions in the same order on any number of
 threads or machines: the results are bit-identical.
 """
 
@@ -24,9 +28,9 @@ import numpy as np
 CHUNK = 1 << 16
 #: At most this many chunks per replicate; beyond, chunks grow with N.
 MAX_CHUNKS = 1 << 14
-#: A unit holds about this many samples (at least one replicate).
+#: A unit holds about this many cell-samples (at least one replicate).
 UNIT_SAMPLES = 1 << 24
-#: A batch handed to a kernel holds about this many samples / chunk items.
+#: A batch handed to a kernel holds about this many cell-samples / chunk-cell sums.
 BATCH_SAMPLES = 1 << 25
 BATCH_ITEMS = 1 << 18
 
@@ -39,72 +43,88 @@ def chunk_size(n: int) -> int:
     return size + (size & 1)
 
 
-def reps_per_unit(n: int) -> int:
-    return max(1, UNIT_SAMPLES // n)
+def chunks(n: int) -> int:
+    return -(-n // chunk_size(n))
 
 
 @dataclass(frozen=True)
 class Plan:
     """The units of a sweep, in the fixed merge order.
 
-    Arrays of one entry per unit: ``cell`` (flat cell number), ``rep0`` (first
-    replicate index), ``nrep`` (replicates), ``n`` (samples per replicate).
+    One entry per unit: ``cell0`` (first cell of its group), ``stream``,
+    ``rep0`` (first replicate index), ``nrep`` (replicates), ``n`` (samples per
+    replicate). Every group has ``width`` cells (``cell0 .. cell0 + width - 1``).
     """
 
-    cell: np.ndarray
+    cell0: np.ndarray
+    stream: np.ndarray
     rep0: np.ndarray
     nrep: np.ndarray
     n: np.ndarray
+    width: int = 1
 
     @property
     def size(self) -> int:
-        return self.cell.size
+        return self.cell0.size
+
+    @property
+    def draws(self) -> np.ndarray:
+        """Normals drawn by each unit."""
+        return self.nrep * self.n
 
     @property
     def samples(self) -> np.ndarray:
-        """Samples in each unit."""
-        return self.nrep * self.n
+        """Cell-samples (draws times cells) of each unit: the work, and what progress counts."""
+        return self.draws * self.width
 
     def items(self) -> np.ndarray:
-        """Chunk items in each unit."""
-        chunks = np.array([-(-int(n) // chunk_size(int(n))) for n in self.n], dtype=np.int64)
-        return self.nrep * chunks
+        """Chunk items of each unit."""
+        return self.nrep * np.array([chunks(int(n)) for n in self.n], dtype=np.int64)
 
     def take(self, index) -> Plan:
-        return Plan(self.cell[index], self.rep0[index], self.nrep[index], self.n[index])
+        return Plan(self.cell0[index], self.stream[index], self.rep0[index], self.nrep[index], self.n[index], self.width)
+
+    def cells(self) -> np.ndarray:
+        """The cell of every (unit, cell-in-group), flattened in that order."""
+        return (self.cell0[:, None] + np.arange(self.width)[None, :]).ravel()
 
     def batches(self) -> list[slice]:
-        """Consecutive unit ranges of about BATCH_SAMPLES samples / BATCH_ITEMS items."""
+        """Consecutive unit ranges of about BATCH_SAMPLES cell-samples / BATCH_ITEMS sums."""
         samples = self.samples
-        items = self.items()
+        sums = self.items() * self.width
         out, start, acc_s, acc_i = [], 0, 0, 0
         for u in range(self.size):
-            if u > start and (acc_s + samples[u] > BATCH_SAMPLES or acc_i + items[u] > BATCH_ITEMS):
+            if u > start and (acc_s + samples[u] > BATCH_SAMPLES or acc_i + sums[u] > BATCH_ITEMS):
                 out.append(slice(start, u))
                 start, acc_s, acc_i = u, 0, 0
             acc_s += int(samples[u])
-            acc_i += int(items[u])
+            acc_i += int(sums[u])
         if self.size:
             out.append(slice(start, self.size))
         return out
 
 
-def make_plan(cell_n: np.ndarray, rep_start: int, reps: int) -> Plan:
-    """Units for replicates ``rep_start .. rep_start + reps - 1`` of every cell."""
-    cells, rep0s, nreps, ns = [], [], [], []
-    for c, n in enumerate(np.asarray(cell_n, dtype=np.int64)):
-        block = reps_per_unit(int(n))
+def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_random_numbers: bool = False) -> Plan:
+    """Units for replicates ``rep_start .. rep_start + reps - 1`` of a (N, theta, sigma) grid."""
+    n_n, n_theta, n_sigma = shape
+    width = n_theta * n_sigma if common_random_numbers else 1
+    cell0, stream, rep0, nrep, ns = [], [], [], [], []
+    for g in range(n_n * n_theta * n_sigma // width):
+        first = g * width
+        n = int(N[first // (n_theta * n_sigma)])
+        block = max(1, UNIT_SAMPLES // (n * width))
         for r0 in range(0, reps, block):
-            cells.append(c)
-            rep0s.append(rep_start + r0)
-            nreps.append(min(block, reps - r0))
-            ns.append(int(n))
+            cell0.append(first)
+            stream.append(g)
+            rep0.append(rep_start + r0)
+            nrep.append(min(block, reps - r0))
+            ns.append(n)
     as64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-    return Plan(as64(cells), as64(rep0s), as64(nreps), as64(ns))
+    return Plan(as64(cell0), as64(stream), as64(rep0), as64(nrep), as64(ns), width)
 
 
 def chunk_items(plan: Plan) -> tuple[np.ndarray, ...]:
-    """The chunk items of a (batch of a) plan, units in order, replicates, then chunks.
+    """The chunk items of a (batch of a) plan: units in order, then replicates, then chunks.
 
     Returns ``item_unit, item_rep, item_start, item_stop`` and ``unit_offset``,
     where the items of unit u are ``unit_offset[u] : unit_offset[u+1]``.

@@ -14,7 +14,7 @@ from . import cpu
 from .config import Config, ConfigError
 from .dataset import build_dataset
 from .estimators import N_TERMS
-from .plan import make_plan
+from .plan import Plan, make_plan
 from .welford import empty, fold
 
 BACKENDS = ("cpu",)
@@ -38,14 +38,14 @@ def numba_threads(threads: int | None):
 
 
 def cell_arrays(config: Config) -> dict[str, np.ndarray]:
-    """Per-cell N, theta, sigma and stream, cells in C order over (N, theta, sigma)."""
-    n, t, s = np.meshgrid(config.N, config.theta, config.sigma, indexing="ij")
-    return {
-        "n": np.ascontiguousarray(n.ravel()),
-        "theta": np.ascontiguousarray(t.ravel()),
-        "sigma": np.ascontiguousarray(s.ravel()),
-        "stream": np.arange(n.size, dtype=np.int64),
-    }
+    """Per-cell theta and sigma, cells in C order over (N, theta, sigma)."""
+    _, t, s = np.meshgrid(config.N, config.theta, config.sigma, indexing="ij")
+    return {"theta": np.ascontiguousarray(t.ravel()), "sigma": np.ascontiguousarray(s.ravel())}
+
+
+def config_plan(config: Config, rep_start: int = 0, reps: int | None = None) -> Plan:
+    shape = (config.N.size, config.theta.size, config.sigma.size)
+    return make_plan(shape, config.N, rep_start, config.reps if reps is None else reps, config.common_random_numbers)
 
 
 def progress_bar(total: int, enabled: bool | None):
@@ -59,15 +59,18 @@ def progress_bar(total: int, enabled: bool | None):
 
 def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None) -> np.ndarray:
     """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``."""
-    reps = config.reps if reps is None else reps
     cells = cell_arrays(config)
-    plan = make_plan(cells["n"], rep_start, reps)
-    state = empty((cells["n"].size, N_TERMS))
+    plan = config_plan(config, rep_start, reps)
+    state = empty((config.n_cells, N_TERMS))
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
-        for batch in plan.batches():
+        for i, batch in enumerate(plan.batches()):
             part = plan.take(batch)
-            states = cpu.compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], cells["stream"], part)
-            fold(state, part.cell, states)
+            if i == 0:
+                bar.set_description_str("compiling or loading kernels")
+            states = cpu.compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], part)
+            if i == 0:
+                bar.set_description_str("")
+            fold(state, part.cells(), states.reshape(-1, N_TERMS, 5))
             bar.update(int(part.samples.sum()))
     return state
 
