@@ -177,8 +177,53 @@ def test_subsets_and_order_of_estimators_and_wrt_are_kept():
         ({"theta": [1.0, 1.0]}, "repeated"),
         ({"bogus": 1}, "unknown config key"),
         ({"threads": 0}, "threads"),
+        ({"common_random_numbers": "yes"}, "true or false"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         gradsweep.sweep(**{"N": [10], "reps": 2, **kwargs})
+
+
+def test_common_random_numbers_share_the_stream_across_theta_and_sigma():
+    cfg = dict(objective="square", N=[10, 101], theta=[0.0, 1.0, 3.0], sigma=[0.5, 2.0], reps=50, seed=6)
+    crn = gradsweep.sweep(common_random_numbers=True, **cfg)
+    ind = gradsweep.sweep(**cfg)
+    # Pathwise d/dtheta of x^2 is 2 (theta + sigma * mean(eps)): with shared eps, shifting theta
+    # shifts every replicate by the same amount, so the variance does not depend on theta.
+    pw = crn["var"].sel(estimator="pathwise", wrt="theta")
+    np.testing.assert_allclose(pw, pw.isel(theta=0).broadcast_like(pw), rtol=1e-9)
+    pw_ind = ind["var"].sel(estimator="pathwise", wrt="theta")
+    assert not np.allclose(pw_ind, pw_ind.isel(theta=0).broadcast_like(pw_ind), rtol=1e-3)
+    assert crn.attrs["common_random_numbers"] == 1 and ind.attrs["common_random_numbers"] == 0
+
+
+def test_common_random_numbers_on_a_single_cell_grid_is_the_ordinary_stream():
+    # With one (theta, sigma) cell, the N index and the cell index coincide: the same numbers.
+    cfg = dict(objective={"name": "cos", "k": 0.7}, N=[9, 1000], theta=[0.4], sigma=[1.3], reps=7, seed=2)
+    a = gradsweep.sweep(common_random_numbers=True, **cfg)
+    b = gradsweep.sweep(**cfg)
+    for v in ("mean", "var", "m2", "m3", "m4"):
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+
+
+def test_common_random_numbers_keep_each_cell_exact():
+    ds = gradsweep.sweep(
+        objective={"name": "exp_quadratic", "k": 0.6},
+        N=[20],
+        theta=[-1.0, 0.5],
+        sigma=[0.4, 1.5],
+        reps=1500,
+        seed=12,
+        common_random_numbers=True,
+    )
+    z = z_bound(0.01, 2 * 2 * 4 * 2)
+    mean_z = (ds["mean"] - ds["true_grad"]) / np.sqrt(ds["exact_var"] / ds["count"])
+    var_z = (ds["var"] - ds["exact_var"]) / ds["var_se"]
+    assert float(abs(mean_z).max()) < z and float(abs(var_z).max()) < z
+
+
+def test_common_random_numbers_are_reproducible_across_threads():
+    cfg = dict(N=[5, 3000], theta=[0.0, 1.0], sigma=[0.5, 1.0, 2.0], reps=9, seed=1, common_random_numbers=True)
+    a, b = gradsweep.sweep(threads=1, **cfg), gradsweep.sweep(threads=2, **cfg)
+    np.testing.assert_array_equal(a["var"].values, b["var"].values)

@@ -74,8 +74,8 @@ def _chunk_sums_source(code):
                     inv_sigma = 1.0 / sigma
 
                     def terms(e):
-                        x = theta + sigma * e
-                        return sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)
+                        x = theta + sigma * e  # noqa: B023 (inlined at once by numba)
+                        return sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)  # noqa: B023
 
                     def lanes(z, n, l0, l1, l2, l3):
                         full = n - n % LANES
