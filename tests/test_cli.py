@@ -117,3 +117,21 @@ def test_show_refuses_a_file_that_is_not_netcdf(tmp_path):
     for path in (junk, tmp_path / "missing.nc"):
         r = CliRunner().invoke(main, ["show", str(path)])
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "cannot read" in r.stderr
+
+
+def test_dry_run_describes_the_work_and_writes_nothing(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SMALL)
+    r = CliRunner().invoke(main, ["run", str(cfg), "--dry-run", "-o", str(tmp_path / "o.nc")])
+    assert r.exit_code == 0, r.output
+    # 2 N x 3 theta x 2 sigma cells; (10 + 100) * 3 * 2 * 8 replicates = 5280 samples
+    assert "cells: 12 (2 N x 3 theta x 2 sigma)" in r.stdout and "samples: 5,280" in r.stdout
+    assert "estimated run time:" in r.stdout
+    assert list(tmp_path.iterdir()) == [cfg]
+
+
+def test_run_without_output_exits_2(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("N = [10]\nreps = 2\n")
+    r = CliRunner().invoke(main, ["run", str(cfg)])
+    assert r.exit_code == 2 and "--output" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -227,3 +227,13 @@ def test_common_random_numbers_are_reproducible_across_threads():
     cfg = dict(N=[5, 3000], theta=[0.0, 1.0], sigma=[0.5, 1.0, 2.0], reps=9, seed=1, common_random_numbers=True)
     a, b = gradsweep.sweep(threads=1, **cfg), gradsweep.sweep(threads=2, **cfg)
     np.testing.assert_array_equal(a["var"].values, b["var"].values)
+
+
+def test_estimate_counts_the_work():
+    from gradsweep.config import Config
+    from gradsweep.sweep import estimate
+
+    cfg = Config.from_dict(N=[10, 1000], theta=[0.0, 1.0], sigma=[1.0], reps=4, common_random_numbers=True)
+    est = estimate(cfg, threads=1)
+    assert est["samples"] == (10 + 1000) * 2 * 4 and est["draws"] == (10 + 1000) * 4
+    assert est["rate"] > 0 and est["estimate_s"] == pytest.approx(est["samples"] / est["rate"])

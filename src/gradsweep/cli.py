@@ -70,22 +70,52 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="netCDF file to write.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="netCDF file to write (required unless --dry-run).")
+@click.option("--dry-run", is_flag=True, help="Print the work and an estimated run time; run nothing, write nothing.")
 @click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True, help="Where the kernels run.")
 @_threads
 @_overwrite
 @_progress
-def run(config, output, backend, threads, overwrite, progress):
+def run(config, output, dry_run, backend, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
-    from .sweep import sweep
+    from .sweep import estimate, sweep
 
     with user_errors():
         cfg = Config.from_toml(config)
+        if dry_run:
+            click.echo(describe(cfg, estimate(cfg, threads=threads)))
+            return
+        if output is None:
+            raise ConfigError("missing -o/--output (the netCDF file to write)")
         dataset.check_writable(output, overwrite)
         ds = sweep(cfg, threads=threads, progress=progress, backend=backend)
         dataset.write(ds, output, overwrite=overwrite)
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def describe(cfg: Config, est: dict) -> str:
+    grid = f"{cfg.N.size} N x {cfg.theta.size} theta x {cfg.sigma.size} sigma"
+    shared = " (common random numbers: one stream per N)" if cfg.common_random_numbers else ""
+    return "\n".join(
+        [
+            f"objective: {cfg.objective.formula}; estimators: {', '.join(cfg.estimators)}; wrt: {', '.join(cfg.wrt)}",
+            f"cells: {est['cells']:,} ({grid}); replicates: {cfg.reps:,}; seed: {cfg.seed}",
+            f"samples: {est['samples']:,} (normals drawn: {est['draws']:,}{shared})",
+            f"work units: {est['units']:,} in {est['batches']:,} batches",
+            f"kernels ready in {_duration(est['kernels_ready_s'])}; calibration: {est['rate']:.3g} samples/s on {est['threads']} threads",
+            f"estimated run time: {_duration(est['estimate_s'])}",
+            "dry run: nothing was run and nothing written",
+        ]
+    )
 
 
 @main.command()

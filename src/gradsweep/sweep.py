@@ -107,3 +107,37 @@ def sweep(
         raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     state = compute_state(config, threads=threads, progress=progress)
     return build_dataset(config, state, backend=backend, threads=threads or numba.get_num_threads())
+
+
+def estimate(config: Config, *, threads: int | None = None) -> dict:
+    """Describe the work of ``config`` and estimate its run time from a short calibration.
+
+    The calibration runs the same objective, grid width and stream sharing with
+    N capped at 65536 and about 4e6 samples, after a warm-up that compiles (or
+    loads) the kernels. Returns a dict of counts, the measured rate and the estimate.
+    """
+    import math
+    import time
+
+    plan = config_plan(config)
+    per_n = config.theta.size * config.sigma.size
+    n_cal = int(min(config.N.max(), 1 << 16))
+    reps_cal = max(2, math.ceil((1 << 22) / (n_cal * per_n)))
+    cal = Config.from_dict({**config.to_dict(), "objective": config.objective, "N": [n_cal], "reps": reps_cal})
+    start = time.perf_counter()
+    compute_state(Config.from_dict({**cal.to_dict(), "objective": config.objective, "reps": 2}), threads=threads)
+    ready = time.perf_counter() - start
+    start = time.perf_counter()
+    compute_state(cal, threads=threads)
+    rate = cal.total_samples / (time.perf_counter() - start)
+    return {
+        "cells": config.n_cells,
+        "samples": config.total_samples,
+        "draws": int(plan.draws.sum()),
+        "units": plan.size,
+        "batches": len(plan.batches()),
+        "threads": threads or numba.get_num_threads(),
+        "kernels_ready_s": ready,
+        "rate": rate,
+        "estimate_s": config.total_samples / rate,
+    }
