@@ -146,6 +146,24 @@ def demo(out_dir, threads, overwrite, progress):
 
 @main.command()
 @click.argument("result", type=click.Path(path_type=Path))
+@click.option("--reps", required=True, type=int, help="Replicates to add (fresh stream positions).")
+@_threads
+@_progress
+def extend(result, reps, threads, progress):
+    """Merge REPS more replicates into RESULT, in place (atomically)."""
+    from . import dataset
+    from .extend import extend as extend_dataset
+
+    with user_errors():
+        ds = _open(result)
+        ds.close()
+        out = extend_dataset(ds, reps, threads=threads, progress=progress)
+        dataset.write(out, result, overwrite=True)
+    click.echo(f"{result}: now {int(out.attrs['replicates'])} replicates", err=True)
+
+
+@main.command()
+@click.argument("result", type=click.Path(path_type=Path))
 @click.option("--max-rows", type=int, default=200, show_default=True, help="Rows to print (0: all).")
 def show(result, max_rows):
     """Print a readable summary of a result file."""

@@ -84,11 +84,22 @@ def history_line(action: str = "") -> str:
     return f"{now}: {call} (gradsweep {__version__})"
 
 
-def build_dataset(config: Config, state: np.ndarray, *, backend: str, threads: int, rep_start: int = 0) -> xr.Dataset:
-    """The dataset of a finished sweep from its cell states (cells x terms x 5)."""
+def select_terms(config: Config, state: np.ndarray) -> np.ndarray:
+    """Cell states (cells x terms x 5) as (N, theta, sigma, estimator, wrt, 5) for the config's choices."""
     shape = (config.N.size, config.theta.size, config.sigma.size)
     terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
-    cell_state = state.reshape(*shape, len(TERMS), 5)[:, :, :, terms, :]  # (N, th, sg, est, wrt, 5)
+    return state.reshape(*shape, len(TERMS), 5)[:, :, :, terms, :]
+
+
+def state_of(ds: xr.Dataset) -> np.ndarray:
+    """The Welford state (N, theta, sigma, estimator, wrt, 5) stored in a result dataset."""
+    fields = [ds["count"].astype(np.float64), ds["mean"], ds["m2"], ds["m3"], ds["m4"]]
+    return np.stack([f.transpose(*DIMS).values for f in fields], axis=-1)
+
+
+def build_dataset(config: Config, cell_state: np.ndarray, *, backend: str, threads: int, history: str = "") -> xr.Dataset:
+    """The dataset of a sweep from its states, (N, theta, sigma, estimator, wrt, 5) (see :func:`select_terms`)."""
+    terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
     stats = finish(cell_state)
 
     coords = {
@@ -134,14 +145,13 @@ def build_dataset(config: Config, state: np.ndarray, *, backend: str, threads: i
         "config": config.to_json(),
         "seed": np.uint64(config.seed),
         "replicates": np.int64(config.reps),
-        "replicate_start": np.int64(rep_start),
         "random_stream": "Philox4x32-10 keyed by the seed; counter = (sample pair index, replicate, stream); Box-Muller normals; "
         + ("stream = N index, shared by all theta and sigma cells" if config.common_random_numbers else "stream = cell index"),
         "common_random_numbers": np.int8(config.common_random_numbers),
         "backend": backend,
         "threads": np.int64(threads),
         **_versions(),
-        "history": history_line(),
+        "history": history_line() + (f"\n{history}" if history else ""),
     }
     return ds
 

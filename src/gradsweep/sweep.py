@@ -12,7 +12,7 @@ import xarray as xr
 
 from . import cpu
 from .config import Config, ConfigError
-from .dataset import build_dataset
+from .dataset import build_dataset, select_terms
 from .estimators import N_TERMS
 from .plan import Plan, make_plan
 from .welford import empty, fold
@@ -106,7 +106,7 @@ def sweep(
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     state = compute_state(config, threads=threads, progress=progress)
-    return build_dataset(config, state, backend=backend, threads=threads or numba.get_num_threads())
+    return build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
 
 
 def estimate(config: Config, *, threads: int | None = None) -> dict:

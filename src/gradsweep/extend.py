@@ -1,0 +1,55 @@
+"""Merge more replicates into an existing result.
+
+A result file records its config (with ``reps``, the number of replicates
+it holds, drawn with replicate indices ``0 .. reps-1``) and its Welford state.
+Extending draws replicates ``reps .. reps + R - 1`` — fresh stream positions,
+never an index used before — and merges their state into the file's with the
+same merge as everywhere else. The result equals a run made with all the
+replicates at once, up to the order of floating-point additions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numba
+import xarray as xr
+
+from . import welford
+from .config import Config, ConfigError
+from .dataset import build_dataset, select_terms, state_of
+from .sweep import compute_state
+
+
+def config_of(ds: xr.Dataset) -> Config:
+    """The config a result was made with (refusing files gradsweep cannot extend)."""
+    if "config" not in ds.attrs or not all(v in ds for v in ("count", "mean", "m2", "m3", "m4")):
+        raise ConfigError("not a gradsweep result (no config attribute or Welford state)")
+    values = json.loads(ds.attrs["config"])
+    try:
+        return Config.from_dict(values)
+    except ConfigError as e:
+        if "unknown objective" in str(e):
+            raise ConfigError(
+                f"result was made with a user objective ({values.get('objective')!r}); only built-in objectives can be extended"
+            ) from None
+        raise
+
+
+def extend(ds: xr.Dataset, reps: int, *, threads: int | None = None, progress: bool | None = False) -> xr.Dataset:
+    """``ds`` with ``reps`` more replicates merged in, as a new dataset."""
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ConfigError(f"--reps must be an integer >= 1, got {reps!r}")
+    config = config_of(ds)
+    if config.reps + reps >= 2**32:
+        raise ConfigError("a result can hold at most 2**32 - 1 replicates")
+    new = select_terms(config, compute_state(config, rep_start=config.reps, reps=reps, threads=threads, progress=progress))
+    merged = welford.merged(state_of(ds), new)
+    extended = Config.from_dict({**config.to_dict(), "reps": config.reps + reps})
+    return build_dataset(
+        extended,
+        merged,
+        backend=str(ds.attrs.get("backend", "cpu")),
+        threads=threads or numba.get_num_threads(),
+        history=ds.attrs.get("history", ""),
+    )

@@ -1,0 +1,67 @@
+"""gradsweep extend: more replicates, equal to running them all at once."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+import gradsweep
+from gradsweep import dataset
+from gradsweep.cli import main
+from gradsweep.config import ConfigError
+from gradsweep.extend import extend
+
+CFG = dict(
+    objective={"name": "quadratic", "k": 0.5},
+    N=[7, 1000],
+    theta=[0.0, 1.5],
+    sigma=[0.5, 2.0],
+    seed=21,
+    estimators=["pathwise", "score"],
+    wrt=["sigma"],
+)
+
+
+def assert_same_result(a, b):
+    np.testing.assert_array_equal(a["count"].values, b["count"].values)
+    for v in ("mean", "var", "var_se", "m2"):
+        np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-12)
+
+
+def test_extend_equals_one_run_with_all_replicates():
+    once = gradsweep.sweep(reps=50, **CFG)
+    assert_same_result(extend(gradsweep.sweep(reps=30, **CFG), 20), once)
+    twice = extend(extend(gradsweep.sweep(reps=12, **CFG), 30), 8)
+    assert_same_result(twice, once)
+    assert twice.attrs["replicates"] == 50 and len(twice.attrs["history"].splitlines()) == 3
+
+
+def test_extend_command_in_place(tmp_path):
+    path = dataset.write(gradsweep.sweep(reps=10, **CFG), tmp_path / "r.nc")
+    r = CliRunner().invoke(main, ["extend", str(path), "--reps", "15"])
+    assert r.exit_code == 0, r.output
+    assert_same_result(xr.open_dataset(path).load(), gradsweep.sweep(reps=25, **CFG))
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_extend_refusals(tmp_path):
+    path = dataset.write(gradsweep.sweep(reps=4, **CFG), tmp_path / "r.nc")
+    before = path.read_bytes()
+    for args in (["--reps", "0"], ["--reps", "-3"]):
+        r = CliRunner().invoke(main, ["extend", str(path), *args])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert path.read_bytes() == before
+    other = tmp_path / "plain.nc"
+    xr.Dataset({"x": ("t", [1.0])}).to_netcdf(other)
+    r = CliRunner().invoke(main, ["extend", str(other), "--reps", "3"])
+    assert r.exit_code == 2 and "not a gradsweep result" in r.stderr
+
+
+def cube(x):
+    return x * x * x
+
+
+def test_user_objective_results_cannot_be_extended():
+    ds = gradsweep.sweep(objective=gradsweep.Objective("cube", f=cube), estimators=["score"], N=[5], reps=3)
+    with pytest.raises(ConfigError, match="user objective"):
+        extend(ds, 2)
