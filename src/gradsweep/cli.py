@@ -72,11 +72,12 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="netCDF file to write (required unless --dry-run).")
 @click.option("--dry-run", is_flag=True, help="Print the work and an estimated run time; run nothing, write nothing.")
+@click.option("--shard", default=None, metavar="I/N", help="Compute only shard I of N (0-based); combine with `gradsweep merge`.")
 @click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True, help="Where the kernels run.")
 @_threads
 @_overwrite
 @_progress
-def run(config, output, dry_run, backend, threads, overwrite, progress):
+def run(config, output, shard, dry_run, backend, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
     from .sweep import estimate, sweep
@@ -89,7 +90,7 @@ def run(config, output, dry_run, backend, threads, overwrite, progress):
         if output is None:
             raise ConfigError("missing -o/--output (the netCDF file to write)")
         dataset.check_writable(output, overwrite)
-        ds = sweep(cfg, threads=threads, progress=progress, backend=backend)
+        ds = sweep(cfg, threads=threads, progress=progress, backend=backend, shard=shard)
         dataset.write(ds, output, overwrite=overwrite)
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
 
@@ -160,6 +161,22 @@ def extend(result, reps, threads, progress):
         out = extend_dataset(ds, reps, threads=threads, progress=progress)
         dataset.write(out, result, overwrite=True)
     click.echo(f"{result}: now {int(out.attrs['replicates'])} replicates", err=True)
+
+
+@main.command()
+@click.argument("output", type=click.Path(path_type=Path))
+@click.argument("shards", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_overwrite
+def merge(output, shards, overwrite):
+    """Combine the shard files SHARDS of one sweep into OUTPUT (identical to a single run)."""
+    from . import dataset
+    from .shards import merge_shards
+
+    with user_errors():
+        dataset.check_writable(output, overwrite)
+        parts = [_open(p) for p in shards]
+        dataset.write(merge_shards(parts), output, overwrite=overwrite)
+    click.echo(f"wrote {output} from {len(shards)} shards", err=True)
 
 
 @main.command()

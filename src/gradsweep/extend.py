@@ -21,10 +21,12 @@ from .dataset import build_dataset, select_terms, state_of
 from .sweep import compute_state
 
 
-def config_of(ds: xr.Dataset) -> Config:
+def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
     """The config a result was made with (refusing files gradsweep cannot extend)."""
     if "config" not in ds.attrs or not all(v in ds for v in ("count", "mean", "m2", "m3", "m4")):
         raise ConfigError("not a gradsweep result (no config attribute or Welford state)")
+    if "shard" in ds.attrs and not allow_shard:
+        raise ConfigError(f"this is shard {ds.attrs['shard']} of a sweep; merge the shards first (gradsweep merge)")
     values = json.loads(ds.attrs["config"])
     try:
         return Config.from_dict(values)

@@ -57,10 +57,16 @@ def progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, unit="sample", unit_scale=True, disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None) -> np.ndarray:
-    """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``."""
+def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None, shard=None) -> np.ndarray:
+    """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``.
+
+    With ``shard = (i, n)`` only the stream groups ``g % n == i`` are computed;
+    the other cells stay empty.
+    """
     cells = cell_arrays(config)
     plan = config_plan(config, rep_start, reps)
+    if shard is not None:
+        plan = plan.take(plan.stream % shard[1] == shard[0])
     state = empty((config.n_cells, N_TERMS))
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
         for i, batch in enumerate(plan.batches()):
@@ -76,7 +82,13 @@ def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None
 
 
 def sweep(
-    config: Config | Mapping | None = None, *, threads: int | None = None, progress: bool | None = False, backend: str = "cpu", **kwargs
+    config: Config | Mapping | None = None,
+    *,
+    threads: int | None = None,
+    progress: bool | None = False,
+    backend: str = "cpu",
+    shard: str | None = None,
+    **kwargs,
 ) -> xr.Dataset:
     """Run a sweep and return its labelled dataset.
 
@@ -92,6 +104,8 @@ def sweep(
         Show a progress bar; None shows it when stderr is a terminal.
     backend : {"cpu"}
         Where the kernels run.
+    shard : str, optional
+        ``"i/n"``: compute only shard i of n (see :mod:`gradsweep.shards`).
 
     Returns
     -------
@@ -105,8 +119,14 @@ def sweep(
         config = Config.from_dict(config, **kwargs)
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    state = compute_state(config, threads=threads, progress=progress)
-    return build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
+    from .shards import parse_shard
+
+    part = parse_shard(shard)
+    state = compute_state(config, threads=threads, progress=progress, shard=part)
+    ds = build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
+    if part is not None:
+        ds.attrs["shard"] = f"{part[0]}/{part[1]}"
+    return ds
 
 
 def estimate(config: Config, *, threads: int | None = None) -> dict:
