@@ -71,13 +71,14 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="netCDF file to write (required unless --dry-run).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint (OUTPUT.checkpoint.npz).")
 @click.option("--dry-run", is_flag=True, help="Print the work and an estimated run time; run nothing, write nothing.")
 @click.option("--shard", default=None, metavar="I/N", help="Compute only shard I of N (0-based); combine with `gradsweep merge`.")
 @click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True, help="Where the kernels run.")
 @_threads
 @_overwrite
 @_progress
-def run(config, output, shard, dry_run, backend, threads, overwrite, progress):
+def run(config, output, shard, resume, dry_run, backend, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
     from .sweep import estimate, sweep
@@ -90,8 +91,19 @@ def run(config, output, shard, dry_run, backend, threads, overwrite, progress):
         if output is None:
             raise ConfigError("missing -o/--output (the netCDF file to write)")
         dataset.check_writable(output, overwrite)
-        ds = sweep(cfg, threads=threads, progress=progress, backend=backend, shard=shard)
+        from .checkpoint import Checkpoint
+        from .shards import parse_shard
+
+        checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard))
+        checkpoint.check()
+        try:
+            ds = sweep(cfg, threads=threads, progress=progress, backend=backend, shard=shard, checkpoint=checkpoint)
+        except KeyboardInterrupt:
+            if checkpoint.path.exists():
+                fail(f"interrupted; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", 130)
+            fail("interrupted before the first checkpoint; nothing saved", 130)
         dataset.write(ds, output, overwrite=overwrite)
+        checkpoint.remove()
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
 
 

@@ -57,19 +57,29 @@ def progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, unit="sample", unit_scale=True, disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None, shard=None) -> np.ndarray:
+def compute_state(
+    config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None, shard=None, checkpoint=None
+) -> np.ndarray:
     """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``.
 
     With ``shard = (i, n)`` only the stream groups ``g % n == i`` are computed;
-    the other cells stay empty.
+    the other cells stay empty. With a :class:`gradsweep.checkpoint.Checkpoint`,
+    progress is saved as it goes and a saved run is continued.
     """
     cells = cell_arrays(config)
     plan = config_plan(config, rep_start, reps)
     if shard is not None:
         plan = plan.take(plan.stream % shard[1] == shard[0])
     state = empty((config.n_cells, N_TERMS))
+    done = 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        done, state = saved
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
+        bar.update(int(plan.samples[:done].sum()))
         for i, batch in enumerate(plan.batches()):
+            if batch.stop <= done:
+                continue
             part = plan.take(batch)
             if i == 0:
                 bar.set_description_str("compiling or loading kernels")
@@ -78,6 +88,10 @@ def compute_state(config: Config, *, rep_start: int = 0, reps: int | None = None
                 bar.set_description_str("")
             fold(state, part.cells(), states.reshape(-1, N_TERMS, 5))
             bar.update(int(part.samples.sum()))
+            if checkpoint is not None:
+                checkpoint.maybe_save(batch.stop, state)
+    if checkpoint is not None and done < plan.size:
+        checkpoint.maybe_save(plan.size, state, force=True)  # a kill during the final write loses nothing
     return state
 
 
@@ -88,6 +102,7 @@ def sweep(
     progress: bool | None = False,
     backend: str = "cpu",
     shard: str | None = None,
+    checkpoint=None,
     **kwargs,
 ) -> xr.Dataset:
     """Run a sweep and return its labelled dataset.
@@ -106,6 +121,8 @@ def sweep(
         Where the kernels run.
     shard : str, optional
         ``"i/n"``: compute only shard i of n (see :mod:`gradsweep.shards`).
+    checkpoint : gradsweep.checkpoint.Checkpoint, optional
+        Save progress as it goes, and continue a saved run.
 
     Returns
     -------
@@ -122,7 +139,7 @@ def sweep(
     from .shards import parse_shard
 
     part = parse_shard(shard)
-    state = compute_state(config, threads=threads, progress=progress, shard=part)
+    state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint)
     ds = build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
     if part is not None:
         ds.attrs["shard"] = f"{part[0]}/{part[1]}"

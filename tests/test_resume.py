@@ -1,0 +1,132 @@
+"""Checkpoints: kill a run at any moment, resume it, get the same bits."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+import gradsweep
+from gradsweep import cpu, dataset, plan
+from gradsweep.checkpoint import Checkpoint, checkpoint_path
+from gradsweep.cli import main
+from gradsweep.config import Config
+
+CFG_TEXT = "objective = { name = 'cos', k = 0.8 }\nN = [50, 3000]\ntheta = [0.0, 1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
+VARS = ("mean", "var", "count", "m2", "m3", "m4")
+
+
+def same(a, b):
+    for v in VARS:
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    monkeypatch.setattr(plan, "BATCH_SAMPLES", 20_000)
+    monkeypatch.setattr(plan, "UNIT_SAMPLES", 10_000)
+
+
+@pytest.mark.parametrize("kill_at", [1, 3, 7])
+def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch, small_batches, kill_at):
+    cfg = Config.from_toml(_write(tmp_path))
+    expected = gradsweep.sweep(cfg)
+    real, calls = cpu.compute_units, []
+
+    def dying(*args):
+        calls.append(1)
+        if len(calls) == kill_at:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(cpu, "compute_units", dying)
+    out = tmp_path / "o.nc"
+    with pytest.raises(KeyboardInterrupt):
+        gradsweep.sweep(cfg, checkpoint=Checkpoint(out, cfg, resume=False, interval=0))
+    assert checkpoint_path(out).exists() == (kill_at > 1)
+    monkeypatch.setattr(cpu, "compute_units", real)
+    resumed = gradsweep.sweep(cfg, checkpoint=Checkpoint(out, cfg, resume=True, interval=0))
+    same(resumed, expected)
+
+
+def test_kill_during_final_write_loses_nothing(tmp_path, monkeypatch):
+    cfg_path = _write(tmp_path)
+    out = tmp_path / "o.nc"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset, "write", killed)
+    r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out)])
+    assert r.exit_code == 130 and not out.exists() and checkpoint_path(out).exists()
+    monkeypatch.undo()
+    computed = []
+    monkeypatch.setattr(cpu, "compute_units", lambda *a: computed.append(1))
+    r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert computed == []  # everything came from the checkpoint
+    monkeypatch.undo()
+    same(xr.open_dataset(out), gradsweep.sweep(Config.from_toml(cfg_path)))
+    assert not checkpoint_path(out).exists()
+
+
+def test_checkpoint_refusals(tmp_path):
+    cfg_path = _write(tmp_path)
+    out = tmp_path / "o.nc"
+    cfg = Config.from_toml(cfg_path)
+    Checkpoint(out, cfg, resume=False).maybe_save(1, np.zeros((cfg.n_cells, 4, 5)), force=True)
+    r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out)])
+    assert r.exit_code == 2 and "--resume" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    cfg_path.write_text(CFG_TEXT.replace("seed = 17", "seed = 18"))
+    r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out), "--resume"])
+    assert r.exit_code == 2 and "different config" in r.stderr
+    checkpoint_path(out).write_bytes(b"garbage")
+    r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out), "--resume"])
+    assert r.exit_code == 2 and "cannot read checkpoint" in r.stderr
+    assert not out.exists()
+
+
+def test_sigkill_at_several_moments_then_resume(tmp_path):
+    """A real SIGKILL of the command, at several moments, then --resume: bit-identical."""
+    text = "objective = 'square'\nN = [200000]\ntheta = [0.0, 1.0, 2.0]\nsigma = [1.0]\nreps = 600\nseed = 5\n"
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(text)
+    out = tmp_path / "o.nc"
+    exe = str(Path(sys.executable).with_name("gradsweep"))
+    env = {**os.environ, "GRADSWEEP_CHECKPOINT_SECONDS": "0"}
+    kills = 0
+    for wait in (0.0, 0.2, 0.4):
+        args = [exe, "run", str(cfg_path), "-o", str(out), "--threads", "1"] + (["--resume"] if kills else [])
+        before = checkpoint_path(out).stat().st_mtime_ns if checkpoint_path(out).exists() else None
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+
+        def progressed(before=before):  # a new checkpoint was written by this process
+            return checkpoint_path(out).exists() and checkpoint_path(out).stat().st_mtime_ns != before
+
+        while not progressed() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(wait)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        else:
+            break
+    assert kills >= 1, "the run finished before it could be killed; make it longer"
+    assert not out.exists() and checkpoint_path(out).exists()
+    r = subprocess.run([exe, "run", str(cfg_path), "-o", str(out), "--resume"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    same(xr.open_dataset(out), gradsweep.sweep(Config.from_toml(cfg_path)))
+
+
+def _write(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text(CFG_TEXT)
+    return p
