@@ -74,17 +74,24 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint (OUTPUT.checkpoint.npz).")
 @click.option("--dry-run", is_flag=True, help="Print the work and an estimated run time; run nothing, write nothing.")
 @click.option("--shard", default=None, metavar="I/N", help="Compute only shard I of N (0-based); combine with `gradsweep merge`.")
-@click.option("--backend", type=click.Choice(["cpu"]), default="cpu", show_default=True, help="Where the kernels run.")
+@click.option("--backend", type=click.Choice(["cpu", "dask"]), default="cpu", show_default=True, help="Where the kernels run.")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler (tcp://HOST:PORT); default: a LocalCluster.")
 @_threads
 @_overwrite
 @_progress
-def run(config, output, shard, resume, dry_run, backend, threads, overwrite, progress):
+def run(config, output, shard, resume, dry_run, backend, scheduler, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
     from .sweep import estimate, sweep
 
     with user_errors():
         cfg = Config.from_toml(config)
+        if scheduler and backend != "dask":
+            raise ConfigError("--scheduler needs --backend dask")
+        if backend == "dask":
+            from .distributed import _import_distributed
+
+            _import_distributed()
         if dry_run:
             click.echo(describe(cfg, estimate(cfg, threads=threads)))
             return
@@ -97,7 +104,7 @@ def run(config, output, shard, resume, dry_run, backend, threads, overwrite, pro
         checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard))
         checkpoint.check()
         try:
-            ds = sweep(cfg, threads=threads, progress=progress, backend=backend, shard=shard, checkpoint=checkpoint)
+            ds = sweep(cfg, threads=threads, progress=progress, backend=backend, shard=shard, checkpoint=checkpoint, scheduler=scheduler)
         except KeyboardInterrupt:
             if checkpoint.path.exists():
                 fail(f"interrupted; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", 130)

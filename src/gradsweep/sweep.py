@@ -17,7 +17,7 @@ from .estimators import N_TERMS
 from .plan import Plan, make_plan
 from .welford import empty, fold
 
-BACKENDS = ("cpu",)
+BACKENDS = ("cpu", "dask")
 
 
 @contextlib.contextmanager
@@ -58,18 +58,32 @@ def progress_bar(total: int, enabled: bool | None):
 
 
 def compute_state(
-    config: Config, *, rep_start: int = 0, reps: int | None = None, threads=None, progress=None, shard=None, checkpoint=None
+    config: Config,
+    *,
+    rep_start: int = 0,
+    reps: int | None = None,
+    threads=None,
+    progress=None,
+    shard=None,
+    checkpoint=None,
+    client=None,
 ) -> np.ndarray:
     """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``.
 
     With ``shard = (i, n)`` only the stream groups ``g % n == i`` are computed;
     the other cells stay empty. With a :class:`gradsweep.checkpoint.Checkpoint`,
-    progress is saved as it goes and a saved run is continued.
+    progress is saved as it goes and a saved run is continued. With a dask
+    ``client`` the batches run on its cluster (:mod:`gradsweep.distributed`).
     """
     cells = cell_arrays(config)
     plan = config_plan(config, rep_start, reps)
     if shard is not None:
         plan = plan.take(plan.stream % shard[1] == shard[0])
+    if client is not None:
+        from .distributed import compute_state_dask
+
+        with progress_bar(int(plan.samples.sum()), progress) as bar:
+            return compute_state_dask(client, config, plan, cells, bar=bar, checkpoint=checkpoint)
     state = empty((config.n_cells, N_TERMS))
     done = 0
     saved = checkpoint.load() if checkpoint is not None else None
@@ -103,6 +117,8 @@ def sweep(
     backend: str = "cpu",
     shard: str | None = None,
     checkpoint=None,
+    scheduler: str | None = None,
+    client=None,
     **kwargs,
 ) -> xr.Dataset:
     """Run a sweep and return its labelled dataset.
@@ -117,8 +133,9 @@ def sweep(
         numba threads (default: all). Results do not depend on it.
     progress : bool or None
         Show a progress bar; None shows it when stderr is a terminal.
-    backend : {"cpu"}
-        Where the kernels run.
+    backend : {"cpu", "dask"}
+        Where the kernels run: this process, or a dask.distributed cluster
+        (``client``, else the one at ``scheduler``, else a new LocalCluster).
     shard : str, optional
         ``"i/n"``: compute only shard i of n (see :mod:`gradsweep.shards`).
     checkpoint : gradsweep.checkpoint.Checkpoint, optional
@@ -139,7 +156,13 @@ def sweep(
     from .shards import parse_shard
 
     part = parse_shard(shard)
-    state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint)
+    if backend == "dask":
+        from .distributed import client_for
+
+        with contextlib.nullcontext(client) if client is not None else client_for(scheduler) as c:
+            state = compute_state(config, progress=progress, shard=part, checkpoint=checkpoint, client=c)
+    else:
+        state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint)
     ds = build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
     if part is not None:
         ds.attrs["shard"] = f"{part[0]}/{part[1]}"

@@ -1,0 +1,97 @@
+"""The dask backend: the same work units, computed on a dask.distributed cluster.
+
+Each batch of units (the same batches the CPU backend runs) is one dask task
+that returns the units' Welford states; the driver merges them in plan order
+as soon as an unbroken prefix has arrived, so the result is bit-identical to
+``--backend cpu`` for any number of workers, checkpoints work the same way,
+and a task lost with a dead worker is simply recomputed by dask (the
+recomputation gives the same bits).
+
+Size workers so that numba and dask do not fight: one numba thread pool per
+worker process, i.e. ``threads_per_worker=1`` (``--nthreads 1``) and let numba
+use the cores given to the process (``NUMBA_NUM_THREADS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from . import cpu
+from .config import Config, ConfigError
+from .estimators import N_TERMS
+from .welford import empty, fold
+
+INSTALL_HINT = "the dask backend needs dask.distributed: pip install 'gradsweep[dask]'"
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return distributed
+
+
+@contextlib.contextmanager
+def client_for(scheduler: str | None, threads: int | None = None):
+    """A client of the cluster at ``scheduler``, or of a new LocalCluster on this machine."""
+    distributed = _import_distributed()
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except OSError as e:
+            raise ConfigError(f"cannot reach the dask scheduler at {scheduler}: {e}") from None
+        with client:
+            yield client
+        return
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _batch_task(objective, seed, cell_theta, cell_sigma, part):
+    return cpu.compute_units(objective, seed, cell_theta, cell_sigma, part)
+
+
+def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=None) -> np.ndarray:
+    """Run ``plan``'s batches on ``client``; merge in plan order (bit-identical to the CPU backend)."""
+    distributed = _import_distributed()
+    state = empty((config.n_cells, N_TERMS))
+    done = 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        done, state = saved
+    bar.update(int(plan.samples[:done].sum()))
+    batches = [b for b in plan.batches() if b.stop > done]
+    theta, sigma = client.scatter([cells["theta"], cells["sigma"]], broadcast=True)
+    futures = {
+        client.submit(
+            _batch_task,
+            config.objective,
+            config.seed,
+            theta,
+            sigma,
+            plan.take(b),
+            pure=False,
+            key=f"gradsweep-batch-{b.start}-{b.stop}-{id(plan)}",
+        ): k
+        for k, b in enumerate(batches)
+    }
+    arrived: dict[int, np.ndarray] = {}
+    next_k = 0
+    for future in distributed.as_completed(futures):
+        k = futures[future]
+        arrived[k] = future.result()
+        bar.update(int(plan.take(batches[k]).samples.sum()))
+        future.release()
+        while next_k in arrived:
+            part = plan.take(batches[next_k])
+            fold(state, part.cells(), arrived.pop(next_k).reshape(-1, N_TERMS, 5))
+            if checkpoint is not None:
+                checkpoint.maybe_save(batches[next_k].stop, state)
+            next_k += 1
+    if checkpoint is not None and done < plan.size:
+        checkpoint.maybe_save(plan.size, state, force=True)
+    return state
