@@ -82,6 +82,16 @@ class Checkpoint:
         self.check()
         return self._read() if self.path.exists() else None
 
+    def start(self, empty_state):
+        """(units done, state) to continue from: the saved ones, or (0, ``empty_state``)."""
+        saved = self.load()
+        return saved if saved is not None else (0, empty_state)
+
+    def finish(self, done_before: int, total: int, state) -> None:
+        """Save the completed state (a kill during the final write then loses nothing)."""
+        if done_before < total:
+            self.maybe_save(total, state, force=True)
+
     def maybe_save(self, done: int, state: np.ndarray, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._last < self.interval:
             return

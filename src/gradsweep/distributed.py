@@ -60,9 +60,8 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     distributed = _import_distributed()
     state = empty((config.n_cells, N_TERMS))
     done = 0
-    saved = checkpoint.load() if checkpoint is not None else None
-    if saved is not None:
-        done, state = saved
+    if checkpoint is not None:
+        done, state = checkpoint.start(state)
     bar.update(int(plan.samples[:done].sum()))
     batches = [b for b in plan.batches() if b.stop > done]
     theta, sigma = client.scatter([cells["theta"], cells["sigma"]], broadcast=True)
@@ -92,6 +91,6 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
             if checkpoint is not None:
                 checkpoint.maybe_save(batches[next_k].stop, state)
             next_k += 1
-    if checkpoint is not None and done < plan.size:
-        checkpoint.maybe_save(plan.size, state, force=True)
+    if checkpoint is not None:
+        checkpoint.finish(done, plan.size, state)
     return state

@@ -86,9 +86,8 @@ def compute_state(
             return compute_state_dask(client, config, plan, cells, bar=bar, checkpoint=checkpoint)
     state = empty((config.n_cells, N_TERMS))
     done = 0
-    saved = checkpoint.load() if checkpoint is not None else None
-    if saved is not None:
-        done, state = saved
+    if checkpoint is not None:
+        done, state = checkpoint.start(state)
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
         bar.update(int(plan.samples[:done].sum()))
         for i, batch in enumerate(plan.batches()):
@@ -104,8 +103,8 @@ def compute_state(
             bar.update(int(part.samples.sum()))
             if checkpoint is not None:
                 checkpoint.maybe_save(batch.stop, state)
-    if checkpoint is not None and done < plan.size:
-        checkpoint.maybe_save(plan.size, state, force=True)  # a kill during the final write loses nothing
+    if checkpoint is not None:
+        checkpoint.finish(done, plan.size, state)
     return state
 
 
