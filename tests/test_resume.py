@@ -13,6 +13,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 import gradsweep
+from gradsweep import checkpoint as checkpoint_module
 from gradsweep import cpu, dataset, plan
 from gradsweep.checkpoint import Checkpoint, checkpoint_path
 from gradsweep.cli import main
@@ -76,7 +77,7 @@ def test_kill_during_final_write_loses_nothing(tmp_path, monkeypatch):
     assert not checkpoint_path(out).exists()
 
 
-def test_checkpoint_refusals(tmp_path):
+def test_checkpoint_refusals(tmp_path, monkeypatch):
     cfg_path = _write(tmp_path)
     out = tmp_path / "o.nc"
     cfg = Config.from_toml(cfg_path)
@@ -86,6 +87,11 @@ def test_checkpoint_refusals(tmp_path):
     cfg_path.write_text(CFG_TEXT.replace("seed = 17", "seed = 18"))
     r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out), "--resume"])
     assert r.exit_code == 2 and "different config" in r.stderr
+    cfg_path.write_text(CFG_TEXT)
+    monkeypatch.setattr(checkpoint_module, "__version__", "0.0.0+other")
+    r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out), "--resume"])
+    assert r.exit_code == 2 and "gradsweep version" in r.stderr
+    monkeypatch.undo()
     checkpoint_path(out).write_bytes(b"garbage")
     r = CliRunner().invoke(main, ["run", str(cfg_path), "-o", str(out), "--resume"])
     assert r.exit_code == 2 and "cannot read checkpoint" in r.stderr
