@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import randomgen
-from conftest import z_bound
+from confidence import z_bound
 from scipy import stats
 
 from gradsweep.philox import normals, philox_blocks

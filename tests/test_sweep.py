@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import z_bound
+from confidence import z_bound
 
 import gradsweep
 from gradsweep import plan, welford
