@@ -43,6 +43,7 @@ class Checkpoint:
         reps: int | None = None,
         shard=None,
         interval: float | None = None,
+        kernels: str = "cpu",
     ):
         self.path = checkpoint_path(output)
         self.key = json.dumps(
@@ -51,6 +52,7 @@ class Checkpoint:
                 "rep_start": rep_start,
                 "reps": config.reps if reps is None else reps,
                 "shard": shard,
+                "kernels": kernels,  # CPU and GPU sums differ in the last bits: never mix them in one result
                 "gradsweep": __version__,
             },
             sort_keys=True,

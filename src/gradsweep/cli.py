@@ -74,26 +74,43 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint (OUTPUT.checkpoint.npz).")
 @click.option("--dry-run", is_flag=True, help="Print the work and an estimated run time; run nothing, write nothing.")
 @click.option("--shard", default=None, metavar="I/N", help="Compute only shard I of N (0-based); combine with `gradsweep merge`.")
-@click.option("--backend", type=click.Choice(["cpu", "dask"]), default="cpu", show_default=True, help="Where the kernels run.")
+@click.option(
+    "--backend",
+    type=click.Choice(["cpu", "cuda", "auto", "dask"]),
+    default="cpu",
+    show_default=True,
+    help="Where the kernels run: CPU cores, the GPU, the GPU if usable else the CPU, or a dask cluster.",
+)
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler (tcp://HOST:PORT); default: a LocalCluster.")
+@click.option(
+    "--worker-backend",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="With --backend dask: the kernels each worker runs (cuda: one GPU per worker).",
+)
 @_threads
 @_overwrite
 @_progress
-def run(config, output, shard, resume, dry_run, backend, scheduler, threads, overwrite, progress):
+def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backend, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
-    from .sweep import estimate, sweep
+    from .sweep import estimate, resolve_backend, sweep
 
     with user_errors():
         cfg = Config.from_toml(config)
         if scheduler and backend != "dask":
             raise ConfigError("--scheduler needs --backend dask")
+        if worker_backend != "cpu" and backend != "dask":
+            raise ConfigError("--worker-backend needs --backend dask")
+        backend = resolve_backend(backend)
+        kernels = worker_backend if backend == "dask" else backend
         if backend == "dask":
             from .distributed import _import_distributed
 
             _import_distributed()
         if dry_run:
-            click.echo(describe(cfg, estimate(cfg, threads=threads)))
+            click.echo(describe(cfg, estimate(cfg, threads=threads, kernels=kernels)))
             return
         if output is None:
             raise ConfigError("missing -o/--output (the netCDF file to write)")
@@ -101,10 +118,19 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, threads, ove
         from .checkpoint import Checkpoint
         from .shards import parse_shard
 
-        checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard))
+        checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard), kernels=kernels)
         checkpoint.check()
         try:
-            ds = sweep(cfg, threads=threads, progress=progress, backend=backend, shard=shard, checkpoint=checkpoint, scheduler=scheduler)
+            ds = sweep(
+                cfg,
+                threads=threads,
+                progress=progress,
+                backend=backend,
+                shard=shard,
+                checkpoint=checkpoint,
+                scheduler=scheduler,
+                worker_backend=worker_backend,
+            )
         except KeyboardInterrupt:
             if checkpoint.path.exists():
                 fail(f"interrupted; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", 130)
@@ -131,7 +157,8 @@ def describe(cfg: Config, est: dict) -> str:
             f"cells: {est['cells']:,} ({grid}); replicates: {cfg.reps:,}; seed: {cfg.seed}",
             f"samples: {est['samples']:,} (normals drawn: {est['draws']:,}{shared})",
             f"work units: {est['units']:,} in {est['batches']:,} batches",
-            f"kernels ready in {_duration(est['kernels_ready_s'])}; calibration: {est['rate']:.3g} samples/s on {est['threads']} threads",
+            f"kernels ready in {_duration(est['kernels_ready_s'])}; calibration: {est['rate']:.3g} samples/s on "
+            + ("the GPU" if est["kernels"] == "cuda" else f"{est['threads']} threads"),
             f"estimated run time: {_duration(est['estimate_s'])}",
             "dry run: nothing was run and nothing written",
         ]

@@ -18,7 +18,6 @@ import contextlib
 
 import numpy as np
 
-from . import cpu
 from .config import Config, ConfigError
 from .estimators import N_TERMS
 from .welford import empty, fold
@@ -51,23 +50,33 @@ def client_for(scheduler: str | None, threads: int | None = None):
         yield client
 
 
-def _batch_task(objective, seed, cell_theta, cell_sigma, part):
-    return cpu.compute_units(objective, seed, cell_theta, cell_sigma, part)
+def _batch_task(kernels, objective, seed, cell_theta, cell_sigma, part):
+    from .sweep import units_function
+
+    return units_function(kernels)[0](objective, seed, cell_theta, cell_sigma, part)
 
 
-def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=None) -> np.ndarray:
-    """Run ``plan``'s batches on ``client``; merge in plan order (bit-identical to the CPU backend)."""
+def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=None, kernels="cpu") -> np.ndarray:
+    """Run ``plan``'s batches on ``client``; merge in plan order (bit-identical to the CPU backend).
+
+    With ``kernels="cuda"`` each task runs the GPU kernels of the worker it
+    lands on (one GPU per worker); the result is then bit-identical to
+    ``--backend cuda``.
+    """
+    from .sweep import units_function
+
     distributed = _import_distributed()
     state = empty((config.n_cells, N_TERMS))
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state)
     bar.update(int(plan.samples[:done].sum()))
-    batches = [b for b in plan.batches() if b.stop > done]
+    batches = [b for b in plan.batches(*units_function(kernels)[1]) if b.stop > done]
     theta, sigma = client.scatter([cells["theta"], cells["sigma"]], broadcast=True)
     futures = {
         client.submit(
             _batch_task,
+            kernels,
             config.objective,
             config.seed,
             theta,

@@ -88,13 +88,16 @@ class Plan:
         """The cell of every (unit, cell-in-group), flattened in that order."""
         return (self.cell0[:, None] + np.arange(self.width)[None, :]).ravel()
 
-    def batches(self) -> list[slice]:
-        """Consecutive unit ranges of about BATCH_SAMPLES cell-samples / BATCH_ITEMS sums."""
+    def batches(self, max_samples: int | None = None, max_items: int | None = None) -> list[slice]:
+        """Consecutive unit ranges of about ``max_samples`` cell-samples and ``max_items`` sums
+        (default BATCH_SAMPLES and BATCH_ITEMS). Batch sizes never change the results."""
+        max_samples = BATCH_SAMPLES if max_samples is None else max_samples
+        max_items = BATCH_ITEMS if max_items is None else max_items
         samples = self.samples
         sums = self.items() * self.width
         out, start, acc_s, acc_i = [], 0, 0, 0
         for u in range(self.size):
-            if u > start and (acc_s + samples[u] > BATCH_SAMPLES or acc_i + sums[u] > BATCH_ITEMS):
+            if u > start and (acc_s + samples[u] > max_samples or acc_i + sums[u] > max_items):
                 out.append(slice(start, u))
                 start, acc_s, acc_i = u, 0, 0
             acc_s += int(samples[u])

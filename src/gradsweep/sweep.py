@@ -17,7 +17,35 @@ from .estimators import N_TERMS
 from .plan import Plan, make_plan
 from .welford import empty, fold
 
-BACKENDS = ("cpu", "dask")
+BACKENDS = ("auto", "cpu", "cuda", "dask")
+#: What computes the work units: this process's CPU kernels, or its GPU's.
+KERNELS = ("cpu", "cuda")
+
+
+def resolve_backend(backend: str) -> str:
+    """``backend`` with ``auto`` decided (cuda where a GPU is usable, else cpu); refuses an unusable cuda."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend in ("auto", "cuda"):
+        from . import gpu
+
+        reason = gpu.unavailable()
+        if backend == "auto":  # never the simulator: it is for tests, and very slow
+            return "cuda" if reason is None and not gpu.simulator() else "cpu"
+        if reason is not None:
+            raise ConfigError(f"--backend cuda: {reason}")
+    return backend
+
+
+def units_function(kernels: str):
+    """``compute_units(objective, seed, theta, sigma, plan)`` and the batch limits for ``kernels``."""
+    if kernels == "cuda":
+        from . import gpu
+
+        return gpu.compute_units, (gpu.BATCH_SAMPLES, gpu.BATCH_ITEMS)
+    if kernels == "cpu":
+        return cpu.compute_units, (None, None)
+    raise ConfigError(f"unknown kernels {kernels!r}; choose from {', '.join(KERNELS)}")
 
 
 @contextlib.contextmanager
@@ -67,8 +95,12 @@ def compute_state(
     shard=None,
     checkpoint=None,
     client=None,
+    kernels: str = "cpu",
 ) -> np.ndarray:
     """Welford states (cells x terms x 5) of replicates ``rep_start .. rep_start+reps-1``.
+
+    ``kernels`` is "cpu" or "cuda" (:mod:`gradsweep.gpu`); with a dask
+    ``client`` it says what the workers run.
 
     With ``shard = (i, n)`` only the stream groups ``g % n == i`` are computed;
     the other cells stay empty. With a :class:`gradsweep.checkpoint.Checkpoint`,
@@ -83,20 +115,21 @@ def compute_state(
         from .distributed import compute_state_dask
 
         with progress_bar(int(plan.samples.sum()), progress) as bar:
-            return compute_state_dask(client, config, plan, cells, bar=bar, checkpoint=checkpoint)
+            return compute_state_dask(client, config, plan, cells, bar=bar, checkpoint=checkpoint, kernels=kernels)
+    compute_units, limits = units_function(kernels)
     state = empty((config.n_cells, N_TERMS))
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state)
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
         bar.update(int(plan.samples[:done].sum()))
-        for i, batch in enumerate(plan.batches()):
+        for i, batch in enumerate(plan.batches(*limits)):
             if batch.stop <= done:
                 continue
             part = plan.take(batch)
             if i == 0:
                 bar.set_description_str("compiling or loading kernels")
-            states = cpu.compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], part)
+            states = compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], part)
             if i == 0:
                 bar.set_description_str("")
             fold(state, part.cells(), states.reshape(-1, N_TERMS, 5))
@@ -118,6 +151,7 @@ def sweep(
     checkpoint=None,
     scheduler: str | None = None,
     client=None,
+    worker_backend: str = "cpu",
     **kwargs,
 ) -> xr.Dataset:
     """Run a sweep and return its labelled dataset.
@@ -132,9 +166,13 @@ def sweep(
         numba threads (default: all). Results do not depend on it.
     progress : bool or None
         Show a progress bar; None shows it when stderr is a terminal.
-    backend : {"cpu", "dask"}
-        Where the kernels run: this process, or a dask.distributed cluster
-        (``client``, else the one at ``scheduler``, else a new LocalCluster).
+    backend : {"cpu", "cuda", "auto", "dask"}
+        Where the kernels run: this process's CPU cores, its GPU
+        (:mod:`gradsweep.gpu`), the GPU when one is usable and else the CPU,
+        or a dask.distributed cluster (``client``, else the one at
+        ``scheduler``, else a new LocalCluster).
+    worker_backend : {"cpu", "cuda"}
+        With ``backend="dask"``: the kernels the workers run (one GPU per worker for cuda).
     shard : str, optional
         ``"i/n"``: compute only shard i of n (see :mod:`gradsweep.shards`).
     checkpoint : gradsweep.checkpoint.Checkpoint, optional
@@ -150,30 +188,38 @@ def sweep(
             config = Config.from_dict({**config.to_dict(), "objective": config.objective, **kwargs})
     else:
         config = Config.from_dict(config, **kwargs)
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    backend = resolve_backend(backend)
+    if worker_backend not in KERNELS:
+        raise ConfigError(f"unknown worker backend {worker_backend!r}; choose from {', '.join(KERNELS)}")
     from .shards import parse_shard
 
     part = parse_shard(shard)
+    kernels = worker_backend if backend == "dask" else backend
     if backend == "dask":
         from .distributed import client_for
 
         with contextlib.nullcontext(client) if client is not None else client_for(scheduler) as c:
-            state = compute_state(config, progress=progress, shard=part, checkpoint=checkpoint, client=c)
+            state = compute_state(config, progress=progress, shard=part, checkpoint=checkpoint, client=c, kernels=kernels)
     else:
-        state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint)
+        state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint, kernels=kernels)
     ds = build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
+    ds.attrs["kernels"] = kernels
+    if kernels == "cuda" and backend == "cuda":
+        from . import gpu
+
+        ds.attrs["device"] = gpu.device_name()
     if part is not None:
         ds.attrs["shard"] = f"{part[0]}/{part[1]}"
     return ds
 
 
-def estimate(config: Config, *, threads: int | None = None) -> dict:
+def estimate(config: Config, *, threads: int | None = None, kernels: str = "cpu") -> dict:
     """Describe the work of ``config`` and estimate its run time from a short calibration.
 
     The calibration runs the same objective, grid width and stream sharing with
-    N capped at 65536 and about 4e6 samples, after a warm-up that compiles (or
-    loads) the kernels. Returns a dict of counts, the measured rate and the estimate.
+    N capped at 65536 and about 4e6 samples (2e9 on a GPU), after a warm-up
+    that compiles (or loads) the kernels. Returns a dict of counts, the
+    measured rate and the estimate.
     """
     import math
     import time
@@ -181,20 +227,23 @@ def estimate(config: Config, *, threads: int | None = None) -> dict:
     plan = config_plan(config)
     per_n = config.theta.size * config.sigma.size
     n_cal = int(min(config.N.max(), 1 << 16))
-    reps_cal = max(2, math.ceil((1 << 22) / (n_cal * per_n)))
+    target = (1 << 31) if kernels == "cuda" else (1 << 22)
+    reps_cal = max(2, math.ceil(target / (n_cal * per_n)))
     cal = Config.from_dict({**config.to_dict(), "objective": config.objective, "N": [n_cal], "reps": reps_cal})
     start = time.perf_counter()
-    compute_state(Config.from_dict({**cal.to_dict(), "objective": config.objective, "reps": 2}), threads=threads)
+    warm = Config.from_dict({**cal.to_dict(), "objective": config.objective, "reps": 2})
+    compute_state(warm, threads=threads, kernels=kernels)
     ready = time.perf_counter() - start
     start = time.perf_counter()
-    compute_state(cal, threads=threads)
+    compute_state(cal, threads=threads, kernels=kernels)
     rate = cal.total_samples / (time.perf_counter() - start)
     return {
         "cells": config.n_cells,
         "samples": config.total_samples,
         "draws": int(plan.draws.sum()),
         "units": plan.size,
-        "batches": len(plan.batches()),
+        "batches": len(plan.batches(*units_function(kernels)[1])),
+        "kernels": kernels,
         "threads": threads or numba.get_num_threads(),
         "kernels_ready_s": ready,
         "rate": rate,

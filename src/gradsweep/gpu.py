@@ -1,0 +1,362 @@
+"""The CUDA backend: numba.cuda kernels on the same random streams and the same terms.
+
+Nothing numerical is written twice. The device functions are the very Python
+sources of the CPU helpers (:func:`gradsweep.philox.normal_pair`,
+:func:`gradsweep.estimators.sample_terms`, :func:`gradsweep.welford.merge`,
+the objectives), recompiled for the GPU with their global names rebound to
+device versions (:func:`device`). Only the two bit-casts of
+:mod:`gradsweep.elementary` differ per target: libdevice on a GPU, numpy views
+under numba's simulator (``NUMBA_ENABLE_CUDASIM=1``).
+
+Two kernels per batch, as on the CPU:
+
+1. :func:`chunk_sums` — one thread block per (chunk item, cell of its group).
+   Thread ``t`` draws pairs ``t, t + THREADS, ...`` of the chunk and sums the
+   four terms; the block adds its threads' sums in a fixed tree.
+2. :func:`unit_states` — one thread per (unit, cell, term): adds each
+   replicate's chunk sums in chunk order, divides by N and merges the
+   replicate's estimate into a Welford state, in replicate order.
+
+Every addition happens in an order fixed by the plan, never by the scheduling
+of threads, so repeated runs are bit-identical. They differ from the CPU
+backend only in the order of the additions inside a chunk (and in where the
+compiler fuses a multiply-add): 1e-10 relative or better, which the tests check.
+With common random numbers each cell of a group redraws the group's normals
+(the draws are cheap on a GPU; the sums per cell are what costs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import types
+
+import numpy as np
+
+from . import elementary, estimators, objectives, philox, welford
+from .config import ConfigError
+from .estimators import N_TERMS
+from .objectives import USER, Objective
+from .plan import Plan, chunk_items
+
+#: Threads per block of the chunk-sum kernel (a power of two: the block reduction halves it).
+#: Read when a kernel is compiled; the simulator tests use fewer (each simulated thread is a Python thread).
+THREADS = 128
+#: Batches for the GPU are larger than the CPU's, to fill the device (see plan.Plan.batches).
+BATCH_SAMPLES = 1 << 31
+BATCH_ITEMS = 1 << 20
+INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
+
+
+def _cuda():
+    try:
+        from numba import cuda
+    except ImportError:  # pragma: no cover - numba-cuda is in the test extra
+        raise ConfigError(INSTALL_HINT) from None
+    return cuda
+
+
+def simulator() -> bool:
+    """True when numba.cuda is numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+
+
+def unavailable() -> str | None:
+    """Why the cuda backend cannot run here, in one line; None when it can."""
+    try:
+        cuda = _cuda()
+    except ConfigError as e:
+        return str(e)
+    if simulator():
+        return None
+    try:
+        cuda.current_context()
+    except Exception as e:  # the driver's own reason (no driver, no device, ...)
+        return "no usable CUDA GPU: " + " ".join(str(e).split())
+    return None
+
+
+def device_name() -> str:
+    """What the kernels run on, for the dataset's attributes."""
+    if simulator():
+        return "numba CUDA simulator"
+    dev = _cuda().get_current_device()
+    name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+    return f"{name} (compute capability {dev.compute_capability[0]}.{dev.compute_capability[1]})"
+
+
+# --- device versions of the shared helpers ------------------------------------------------------
+
+
+def device(fn, **rebind):
+    """Compile the Python source of ``fn`` (a CPU dispatcher or a function) as a CUDA device function.
+
+    The names in ``rebind`` replace the module globals the source refers to,
+    so a helper calls the device versions of the helpers it uses.
+    """
+    return _cuda().jit(device=True)(_retarget(fn, rebind))
+
+
+def _retarget(fn, rebind: dict):
+    """A copy of the Python function behind ``fn`` whose globals ``rebind`` overrides."""
+    py = getattr(fn, "py_func", fn)
+    return types.FunctionType(py.__code__, {**py.__globals__, **rebind}, py.__name__, py.__defaults__, py.__closure__)
+
+
+def _bitcasts():
+    if simulator():
+
+        def float_bits(x):
+            return np.float64(x).view(np.uint64)
+
+        def bits_float(b):
+            return np.uint64(b).view(np.float64)
+
+        return float_bits, bits_float
+    cuda = _cuda()
+    libdevice = cuda.libdevice
+
+    @cuda.jit(device=True)
+    def float_bits(x):
+        return np.uint64(libdevice.double_as_longlong(x))
+
+    @cuda.jit(device=True)
+    def bits_float(b):
+        return libdevice.longlong_as_double(np.int64(b))
+
+    return float_bits, bits_float
+
+
+class _Device:
+    """The device versions of the shared helpers (one set per process for launches, see helpers())."""
+
+    def __init__(self):
+        float_bits, bits_float = _bitcasts()
+        log_unit = device(elementary.log_unit, float_bits=float_bits, bits_float=bits_float)
+        sincos_turn = device(elementary.sincos_turn)
+        uniform = device(philox.uniform, bits_float=bits_float)
+        philox4x32_10 = device(philox.philox4x32_10, _round=device(philox._round))
+        self.normal_pair = device(
+            philox.normal_pair, philox4x32_10=philox4x32_10, uniform=uniform, log_unit=log_unit, sincos_turn=sincos_turn
+        )
+        self.philox4x32_10 = philox4x32_10
+        self.sample_terms = device(estimators.sample_terms)
+        self.merge = device(welford.merge)
+        self.value = device(objectives.value)
+        self.derivative = device(objectives.derivative)
+
+
+_device_helpers: _Device | None = None
+
+
+def helpers() -> _Device:
+    global _device_helpers
+    if _device_helpers is None:
+        _device_helpers = _Device()
+    return _device_helpers
+
+
+# --- kernels --------------------------------------------------------------------------------------
+# The kernel sources below refer to these globals; _compile binds them per kernel (CODE, the
+# objective's code, becomes a compile-time constant, as in the CPU kernels).
+cuda = normal_pair = sample_terms = value = derivative = merge = user_f = user_df = None
+CODE = USER
+
+
+def _chunk_sums(k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_stop, cell_theta, cell_sigma, out):
+    """One block per (chunk item, cell): the chunk's four term sums, reduced in a fixed tree."""
+    i = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    partial = cuda.shared.array((4, THREADS), np.float64)
+    rep = np.uint64(item_rep[i])
+    stream = np.uint64(item_stream[i])
+    stop = item_stop[i]
+    first_pair = item_start[i] // 2  # chunks start on even samples
+    end_pair = (stop + 1) // 2
+    for g in range(cuda.blockIdx.y, out.shape[1], cuda.gridDim.y):
+        theta = cell_theta[item_cell0[i] + g]
+        sigma = cell_sigma[item_cell0[i] + g]
+        inv_sigma = 1.0 / sigma
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for p in range(first_pair + t, end_pair, THREADS):
+            e0, e1 = normal_pair(k0, k1, np.uint64(p), rep, stream)
+            samples = 2 if 2 * p + 1 < stop else 1  # odd N: the last pair's second normal is not a sample
+            for h in range(samples):
+                e = e0 if h == 0 else e1
+                x = theta + sigma * e
+                t0, t1, t2, t3 = sample_terms(value(CODE, x, k), derivative(CODE, x, k), e, inv_sigma)
+                a0 += t0
+                a1 += t1
+                a2 += t2
+                a3 += t3
+        partial[0, t] = a0
+        partial[1, t] = a1
+        partial[2, t] = a2
+        partial[3, t] = a3
+        cuda.syncthreads()
+        half = THREADS // 2
+        while half > 0:
+            if t < half:
+                for q in range(4):
+                    partial[q, t] += partial[q, t + half]
+            cuda.syncthreads()
+            half //= 2
+        if t < 4:
+            out[i, g, t] = partial[t, 0]
+        cuda.syncthreads()  # partial is reused for the next cell
+
+
+def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
+    """One thread per (unit, cell, term): chunk sums -> replicate estimates -> Welford state."""
+    width = sums.shape[1]
+    idx = cuda.grid(1)
+    if idx >= unit_nrep.size * width * 4:
+        return
+    u = idx // (width * 4)
+    g = (idx // 4) % width
+    t = idx % 4
+    nrep = unit_nrep[u]
+    per_rep = (unit_offset[u + 1] - unit_offset[u]) // nrep
+    inv_n = 1.0 / unit_n[u]
+    n = 0.0
+    m = 0.0
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for r in range(nrep):
+        first = unit_offset[u] + r * per_rep
+        total = 0.0
+        for j in range(first, first + per_rep):
+            total += sums[j, g, t]
+        n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, total * inv_n, 0.0, 0.0, 0.0)
+    out[u, g, t, 0] = n
+    out[u, g, t, 1] = m
+    out[u, g, t, 2] = m2
+    out[u, g, t, 3] = m3
+    out[u, g, t, 4] = m4
+
+
+def _user_value(code, x, k):
+    return user_f(x)
+
+
+def _user_derivative(code, x, k):
+    return user_df(x)
+
+
+def _nan_derivative(code, x, k):
+    return math.nan
+
+
+def _compile(src, **rebind):
+    """``src`` compiled as a kernel, its globals bound by ``rebind``."""
+    return _cuda().jit(_retarget(src, rebind))
+
+
+_kernels: dict = {}
+
+
+def _build(objective: Objective, h: _Device, threads: int):
+    value_fn, derivative_fn = h.value, h.derivative
+    if not objective.is_builtin:
+        value_fn = device(_user_value, user_f=device(objective.f))
+        derivative_fn = device(_user_derivative, user_df=device(objective.df)) if objective.df is not None else device(_nan_derivative)
+    cu = _cuda()
+    chunk = _compile(
+        _chunk_sums,
+        cuda=cu,
+        CODE=objective.code if objective.is_builtin else USER,
+        THREADS=threads,
+        normal_pair=h.normal_pair,
+        sample_terms=h.sample_terms,
+        value=value_fn,
+        derivative=derivative_fn,
+    )
+    return chunk, _compile(_unit_states, cuda=cu, merge=h.merge)
+
+
+def kernels(objective: Objective):
+    """The (chunk_sums, unit_states) kernels for ``objective``, built once per process."""
+    key = (objective.code if objective.is_builtin else (id(objective.f), id(objective.df)), THREADS)
+    if key not in _kernels:
+        # the entry keeps the user's functions alive while their id is the key
+        _kernels[key] = (*_build(objective, helpers(), THREADS), objective)
+    return _kernels[key][:2]
+
+
+@contextlib.contextmanager
+def _compile_for(cc):
+    """Let device functions compile for ``cc`` without a GPU.
+
+    numba-cuda asks the current device for its compute capability when it
+    compiles a device function called from a kernel; compile_ptx alone does not.
+    """
+    from numba.cuda import dispatcher
+
+    real = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+    try:
+        yield
+    finally:
+        dispatcher.get_current_device = real
+
+
+def signatures():
+    """The argument types :func:`compute_units` launches the two kernels with."""
+    from numba import types as nt
+
+    i64, f64 = nt.int64[::1], nt.float64[::1]
+    chunk = (nt.uint64, nt.uint64, nt.float64, i64, i64, i64, i64, i64, f64, f64, nt.float64[:, :, ::1])
+    states = (nt.float64[:, :, ::1], i64, i64, i64, nt.float64[:, :, :, ::1])
+    return chunk, states
+
+
+def ptx(objective: Objective, cc: tuple[int, int] = (9, 0)) -> tuple[str, str]:
+    """PTX of the two kernels for ``objective`` and compute capability ``cc`` (no GPU needed).
+
+    Compiling to PTX runs numba's typing and lowering and NVVM, so any error
+    a real launch would meet at compile time shows here.
+    """
+    sig_chunk, sig_states = signatures()
+    compile_ptx = _cuda().compile_ptx
+    with _compile_for(cc):  # fresh device functions, so nothing compiled for cc reaches a real launch
+        chunk, states = _build(objective, _Device(), THREADS)
+        return compile_ptx(chunk.py_func, sig_chunk, cc=cc)[0], compile_ptx(states.py_func, sig_states, cc=cc)[0]
+
+
+def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan: Plan) -> np.ndarray:
+    """Welford states (units x cells-per-group x terms x 5) of the units of ``plan``, on the GPU."""
+    cuda = _cuda()
+    threads = THREADS
+    chunk_sums, unit_states = kernels(objective)
+    k0, k1 = philox.seed_key(seed)
+    k = float(objective.k) if objective.is_builtin else 0.0
+    item_unit, item_rep, item_start, item_stop, offset = chunk_items(plan)
+    items, width = item_unit.size, plan.width
+    out = np.empty((plan.size, width, N_TERMS, 5))
+    if items == 0:
+        return out
+    to = cuda.to_device
+    sums = cuda.device_array((items, width, N_TERMS))
+    grid = (items, min(width, 65535))
+    chunk_sums[grid, threads](
+        k0,
+        k1,
+        k,
+        to(np.ascontiguousarray(plan.cell0[item_unit])),
+        to(np.ascontiguousarray(plan.stream[item_unit])),
+        to(item_rep),
+        to(item_start),
+        to(item_stop),
+        to(np.ascontiguousarray(cell_theta, dtype=np.float64)),
+        to(np.ascontiguousarray(cell_sigma, dtype=np.float64)),
+        sums,
+    )
+    states = cuda.device_array(out.shape)
+    n_threads = plan.size * width * N_TERMS
+    unit_states[-(-n_threads // 128), 128](sums, to(offset), to(np.ascontiguousarray(plan.nrep)), to(np.ascontiguousarray(plan.n)), states)
+    return states.copy_to_host()

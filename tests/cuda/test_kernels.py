@@ -1,0 +1,137 @@
+"""The CUDA backend gives the CPU backend's answers, from the same random stream.
+
+Sizes are small: under the simulator every GPU thread is a Python thread.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from numba import cuda
+
+import gradsweep
+from gradsweep import gpu, philox
+from gradsweep.objectives import Objective
+
+STATS = ("mean", "var", "m3", "m4")
+#: GPU and CPU add a chunk's terms in different orders (and may fuse different
+#: multiply-adds); every other step is the same code in the same order.
+RTOL = 1e-10
+
+
+def assert_close_to_cpu(got, expected):
+    np.testing.assert_array_equal(got["count"].values, expected["count"].values)
+    for v in STATS:
+        a, b = got[v].values, expected[v].values
+        scale = np.nanmax(np.abs(b))  # m3 of a symmetric estimate is ~0: compare relative to the variable's scale
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=v)
+
+
+def _draw(k0, k1, rep, stream, pairs, words, z):
+    i = cuda.grid(1)
+    if i < pairs.size:
+        p = np.uint64(pairs[i])
+        w0, w1, w2, w3 = philox4x32_10(p & np.uint64(0xFFFFFFFF), p >> np.uint64(32), rep, stream, k0, k1)  # noqa: F821
+        words[i, 0] = w0
+        words[i, 1] = w1
+        words[i, 2] = w2
+        words[i, 3] = w3
+        z[i, 0], z[i, 1] = normal_pair(k0, k1, p, rep, stream)  # noqa: F821
+
+
+def test_the_gpu_draws_the_cpu_stream():
+    h = gpu.helpers()
+    draw = gpu._compile(_draw, cuda=cuda, philox4x32_10=h.philox4x32_10, normal_pair=h.normal_pair)
+    seed, rep, stream = 0x1234_5678_9ABC_DEF0, 7, 3
+    pairs = np.concatenate([np.arange(24), [2**32 - 1, 2**32, 2**40 + 5, 2**61 + 11]]).astype(np.uint64)
+    words = np.zeros((pairs.size, 4), np.uint64)
+    z = np.zeros((pairs.size, 2))
+    k0, k1 = philox.seed_key(seed)
+    draw[1, 32](k0, k1, np.uint64(rep), np.uint64(stream), pairs, words, z)
+    counters = np.stack([pairs & 0xFFFFFFFF, pairs >> np.uint64(32), np.full_like(pairs, rep), np.full_like(pairs, stream)], axis=1)
+    np.testing.assert_array_equal(words, philox.philox_blocks(counters, (int(k0), int(k1))))
+    expected = np.stack([np.concatenate([philox.normals(seed, 2, rep=rep, stream=stream, start=2 * int(p)) for p in pairs[:24]])])
+    # the same bits in; log/sincos may fuse multiply-adds differently on another target: 4 ulp
+    np.testing.assert_array_max_ulp(z[:24].ravel(), expected.ravel(), maxulp=4)
+    for j, p in enumerate(pairs[24:], start=24):
+        np.testing.assert_array_max_ulp(z[j], philox.normals(seed, 2, rep=rep, stream=stream, start=2 * int(p)), maxulp=4)
+
+
+CASES = {
+    "cos, odd N, several chunks": dict(objective={"name": "cos", "k": 1.1}, N=[7, 200], theta=[0.0, 1.0], sigma=[0.7], reps=3, seed=5),
+    "square, common random numbers": dict(
+        objective="square", N=[5, 130], theta=[-1.0, 2.0], sigma=[0.5, 1.5], reps=2, seed=9, common_random_numbers=True
+    ),
+    "exp_quadratic, one estimator and wrt": dict(
+        objective={"name": "exp_quadratic", "k": 0.3}, estimators=["pathwise"], wrt=["sigma"], N=[65], sigma=[0.5, 2.0], reps=4
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_cuda_backend_matches_cpu(case, small_chunks):
+    cfg = CASES[case]
+    got = gradsweep.sweep(backend="cuda", **cfg)
+    assert got.attrs["backend"] == got.attrs["kernels"] == "cuda"
+    assert got.attrs["device"] == gpu.device_name()
+    assert_close_to_cpu(got, gradsweep.sweep(backend="cpu", **cfg))
+
+
+def cube(x):
+    return x * x * x
+
+
+def dcube(x):
+    return 3.0 * x * x
+
+
+def sine(x):
+    return math.sin(x)
+
+
+def test_user_objective_on_the_gpu(small_chunks):
+    cfg = dict(objective=Objective("cube", f=cube, df=dcube), N=[9, 70], theta=[0.5], sigma=[0.7], reps=3, seed=2)
+    assert_close_to_cpu(gradsweep.sweep(backend="cuda", **cfg), gradsweep.sweep(**cfg))
+    score_only = dict(cfg, objective=Objective("sin", f=sine), estimators=["score"])
+    assert_close_to_cpu(gradsweep.sweep(backend="cuda", **score_only), gradsweep.sweep(**score_only))
+
+
+def test_repeated_gpu_runs_are_bit_identical(small_chunks):
+    cfg = CASES["square, common random numbers"]
+    a, b = gradsweep.sweep(backend="cuda", **cfg), gradsweep.sweep(backend="cuda", **cfg)
+    for v in ("count", "mean", "m2", "m3", "m4"):
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+
+
+def test_dask_places_units_on_gpu_workers_without_changing_the_result(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    # the workers are other processes: they compile with the default THREADS, so must we
+    monkeypatch.setattr(gpu, "THREADS", 128)
+    cfg = dict(objective="square", N=[6, 9], theta=[0.0, 1.0], sigma=[1.0], reps=2, seed=4)
+    expected = gradsweep.sweep(backend="cuda", **cfg)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster) as client:
+            got = gradsweep.sweep(backend="dask", worker_backend="cuda", client=client, **cfg)
+    assert got.attrs["kernels"] == "cuda"
+    for v in ("count", "mean", "m2", "m3", "m4"):
+        np.testing.assert_array_equal(got[v].values, expected[v].values)
+
+
+@pytest.mark.gpu
+def test_a_large_sweep_matches_cpu_on_the_device():
+    """Full-size chunks, many blocks, replicates of up to 1e6 samples (1.3e8 samples in all)."""
+    cfg = dict(objective={"name": "cos", "k": 0.7}, N=[1001, 100_000, 1_000_000], theta=[0.0, 2.0], sigma=[0.5, 1.0], reps=30)
+    assert_close_to_cpu(gradsweep.sweep(backend="cuda", **cfg), gradsweep.sweep(**cfg))
+
+
+def test_command_line_cuda_backend_records_what_ran(tmp_path):
+    import xarray as xr
+    from click.testing import CliRunner
+
+    from gradsweep.cli import main
+
+    (tmp_path / "s.toml").write_text('N = [6]\ntheta = [0.0, 1.0]\nreps = 2\n[objective]\nname = "square"\n')
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "s.toml"), "-o", str(tmp_path / "o.nc"), "--backend", "cuda"])
+    assert r.exit_code == 0, r.output
+    with xr.open_dataset(tmp_path / "o.nc") as ds:
+        assert (ds.attrs["backend"], ds.attrs["kernels"], ds.attrs["device"]) == ("cuda", "cuda", gpu.device_name())
