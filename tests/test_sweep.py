@@ -150,6 +150,8 @@ def test_user_objective_without_derivative_is_score_only():
     obj = Objective("cube", f=cube)
     ds = gradsweep.sweep(objective=obj, estimators=["score"], N=[10], reps=10)
     assert list(ds.estimator.values) == ["score"]
+    # the score terms use f alone: a missing f' must not leak into them
+    assert np.isfinite(ds["mean"]).all() and np.isfinite(ds["var"]).all()
     with pytest.raises(ConfigError, match="pathwise"):
         gradsweep.sweep(objective=obj, N=[10], reps=10)
 

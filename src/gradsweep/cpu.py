@@ -4,9 +4,10 @@ Two kernels per batch of units:
 
 1. :func:`chunk_sums` — in parallel over chunk items: draw the item's normals
    a block at a time (a vectorised fill that stays in L1 cache), and for every
-   cell of the item's group sum the four per-sample terms
-   (:func:`gradsweep.estimators.sample_terms`) in LANES fixed lanes, which lets
-   LLVM vectorise the sums without reassociating them;
+   cell of the item's group add the four per-sample terms
+   (:func:`gradsweep.estimators.sample_terms`) into LANES fixed lanes per term
+   (:func:`add_terms`, a vectorised elementwise loop; no sum is reassociated),
+   then add the lanes in lane order;
 2. :func:`unit_states` — in parallel over units: add each replicate's chunk
    sums in chunk order, divide by N, and push the replicate's estimate into
    the unit's Welford state in replicate order.
@@ -16,9 +17,10 @@ for any thread count.
 
 The kernels for built-in objectives close over the objective's code (an int),
 which numba folds at compile time and which keeps them cacheable on disk. A
-user objective gets the same kernel source with ``value`` and ``derivative``
-rebound to the user's functions, compiled without the cache (numba's cache key
-does not see rebound globals, so caching it would be unsafe).
+user objective gets the same sources (the kernel and :func:`add_terms`) with
+``value`` and ``derivative`` rebound to the user's functions, compiled without
+the cache (numba's cache key does not see rebound globals, so caching it would
+be unsafe).
 """
 
 from __future__ import annotations
@@ -39,15 +41,38 @@ from .welford import push
 
 #: Normal pairs drawn per block: two arrays of BLOCK doubles stay in L1 cache.
 BLOCK = 256
-#: Independent partial sums per term; sample j of a block goes to lane j % LANES.
-#: Lanes held in registers break the add-latency chain and let LLVM vectorise.
-LANES = 4
+#: Partial sums per (cell, term): the k-th sample of a block pass goes to lane k % LANES.
+#: Adding a row of LANES terms into LANES lanes is an elementwise loop, which LLVM
+#: vectorises without reassociating anything (a running scalar sum it would not touch).
+LANES = 32
 
 
-@scalar
-def add4(a, b):
-    """Elementwise sum of two 4-tuples."""
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]
+@scalar(inline="always")
+def add_terms(z, n, lanes, base, theta, sigma, inv_sigma, code, k):
+    """Add the terms of samples ``z[:n]`` of one cell into ``lanes[base : base + 4 * LANES]``.
+
+    Term t of sample j goes to ``lanes[base + t * LANES + j % LANES]``.
+    """
+    rows = n // LANES
+    for r in range(rows):
+        row = r * LANES
+        for j in range(LANES):
+            e = z[row + j]
+            x = theta + sigma * e
+            t0, t1, t2, t3 = sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)
+            lanes[base + j] += t0
+            lanes[base + LANES + j] += t1
+            lanes[base + 2 * LANES + j] += t2
+            lanes[base + 3 * LANES + j] += t3
+    row = rows * LANES
+    for j in range(n - row):
+        e = z[row + j]
+        x = theta + sigma * e
+        t0, t1, t2, t3 = sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)
+        lanes[base + j] += t0
+        lanes[base + LANES + j] += t1
+        lanes[base + 2 * LANES + j] += t2
+        lanes[base + 3 * LANES + j] += t3
 
 
 def _chunk_sums_source(code):
@@ -62,7 +87,7 @@ def _chunk_sums_source(code):
             end_pair = (stop + 1) // 2
             z_even = np.empty(BLOCK)
             z_odd = np.empty(BLOCK)
-            acc = np.zeros((width, LANES, 4))
+            lanes = np.zeros(width * 4 * LANES)  # flat, so LLVM sees constant distances between terms
             for p0 in range(first_pair, end_pair, BLOCK):
                 count = min(BLOCK, end_pair - p0)
                 fill_normal_pairs(k0, k1, p0, count, rep, stream, z_even, z_odd)
@@ -72,43 +97,14 @@ def _chunk_sums_source(code):
                     theta = cell_theta[cell0 + g]
                     sigma = cell_sigma[cell0 + g]
                     inv_sigma = 1.0 / sigma
-
-                    def terms(e):
-                        x = theta + sigma * e  # noqa: B023 (inlined at once by numba)
-                        return sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)  # noqa: B023
-
-                    def lanes(z, n, l0, l1, l2, l3):
-                        full = n - n % LANES
-                        for j in range(0, full, LANES):
-                            l0 = add4(l0, terms(z[j]))
-                            l1 = add4(l1, terms(z[j + 1]))
-                            l2 = add4(l2, terms(z[j + 2]))
-                            l3 = add4(l3, terms(z[j + 3]))
-                        if n - full > 0:
-                            l0 = add4(l0, terms(z[full]))
-                        if n - full > 1:
-                            l1 = add4(l1, terms(z[full + 1]))
-                        if n - full > 2:
-                            l2 = add4(l2, terms(z[full + 2]))
-                        return l0, l1, l2, l3
-
-                    a = acc[g]
-                    l0 = (a[0, 0], a[0, 1], a[0, 2], a[0, 3])
-                    l1 = (a[1, 0], a[1, 1], a[1, 2], a[1, 3])
-                    l2 = (a[2, 0], a[2, 1], a[2, 2], a[2, 3])
-                    l3 = (a[3, 0], a[3, 1], a[3, 2], a[3, 3])
-                    l0, l1, l2, l3 = lanes(z_even, count, l0, l1, l2, l3)
-                    l0, l1, l2, l3 = lanes(z_odd, count_odd, l0, l1, l2, l3)
-                    for t in range(4):
-                        a[0, t] = l0[t]
-                        a[1, t] = l1[t]
-                        a[2, t] = l2[t]
-                        a[3, t] = l3[t]
+                    base = g * 4 * LANES
+                    add_terms(z_even, count, lanes, base, theta, sigma, inv_sigma, code, k)
+                    add_terms(z_odd, count_odd, lanes, base, theta, sigma, inv_sigma, code, k)
             for g in range(width):
                 for t in range(4):
                     total = 0.0
-                    for lane in range(LANES):
-                        total += acc[g, lane, t]
+                    for j in range(LANES):
+                        total += lanes[(g * 4 + t) * LANES + j]
                     out[i, g, t] = total
 
     return chunk_sums
@@ -155,10 +151,14 @@ def _user_chunk_sums(f, df):
     def user_derivative(code, x, k):
         return df_jit(x)
 
-    src = _chunk_sums_source(USER)
-    env = dict(src.__globals__, value=user_value, derivative=user_derivative)
-    clone = types.FunctionType(src.__code__, env, src.__name__, src.__defaults__, src.__closure__)
-    return kernel(clone, cache=False)
+    # the kernel's helper that evaluates the objective is rebound too, not only the kernel
+    user_add_terms = scalar(_rebind(add_terms.py_func, value=user_value, derivative=user_derivative), cache=False, inline="always")
+    return kernel(_rebind(_chunk_sums_source(USER), add_terms=user_add_terms), cache=False)
+
+
+def _rebind(fn, **names):
+    """A copy of the Python function ``fn`` with the global ``names`` replaced."""
+    return types.FunctionType(fn.__code__, {**fn.__globals__, **names}, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
 _user_kernels: dict[int, tuple] = {}
