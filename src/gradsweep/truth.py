@@ -23,7 +23,6 @@ an estimate for user objectives, which otherwise have no exact values).
 
 from __future__ import annotations
 
-import cmath
 import math
 
 import numpy as np
@@ -44,34 +43,50 @@ _SECOND = {
 }
 
 
-def _normal_moment_expectation(coefs: np.ndarray, mu: complex, v: float) -> complex:
+def _normal_moment_expectation(coefs, mu, v):
+    """``E[R(Z)]``, ``Z ~ N(mu, v)``, for the coefficients of R (numbers or arrays of cells)."""
     total = 0j
     m_prev, m = 0j, 1.0 + 0j  # E[Z^-1] placeholder, E[Z^0]
     for j, c in enumerate(coefs):
         if j > 0:
             m_prev, m = m, mu * m + (j - 1) * v * m_prev
-        total += c * m
+        total = total + c * m
     return total
+
+
+def _gaussian_expectation(coefs, a, b, d):
+    lam = 1.0 + 2.0 * np.asarray(a, dtype=np.float64)
+    if np.any(lam <= 0):
+        raise ValueError("the expectation diverges (1 + 2a <= 0)")
+    scale = np.exp(d + b * b / (2.0 * lam)) / np.sqrt(lam)
+    return scale * _normal_moment_expectation(coefs, b / lam, 1.0 / lam)
 
 
 def gaussian_expectation(R: P, a: float, b: complex, d: complex = 0.0) -> complex:
     """``E[R(eps) exp(-a eps^2 + b eps + d)]`` for ``eps ~ N(0, 1)`` and ``a > -1/2``."""
-    lam = 1.0 + 2.0 * a
-    if lam <= 0:
-        raise ValueError("the expectation diverges (1 + 2a <= 0)")
-    scale = cmath.exp(d + b * b / (2.0 * lam)) / math.sqrt(lam)
-    return scale * _normal_moment_expectation(R.coef, b / lam, 1.0 / lam)
+    return complex(_gaussian_expectation(R.coef, a, complex(b), complex(d)))
 
 
-def _expect(forms, which: str, Q: P, theta: float, sigma: float) -> float:
-    x_of_eps = P([theta, sigma])
+def _shifted(poly_x: P, theta, sigma) -> list:
+    """Coefficients in eps of ``poly_x(theta + sigma * eps)``, for arrays of theta and sigma."""
+    c = poly_x.coef
+    return [sum(c[m] * math.comb(m, j) * theta ** (m - j) for m in range(j, c.size)) * sigma**j for j in range(c.size)]
+
+
+def _times(q: np.ndarray, r: list) -> list:
+    """Coefficients of the product of the polynomial ``q`` (numbers) and ``r`` (per-cell arrays)."""
+    return [sum(q[i] * r[k - i] for i in range(q.size) if 0 <= k - i < len(r)) for k in range(q.size + len(r) - 1)]
+
+
+def _expect(forms, which: str, Q: P, theta, sigma):
+    """``E[Q(eps) g(theta + sigma eps)]`` for g = ``which``, on numbers or broadcast arrays of cells."""
     total = 0j
     for coef, poly_x, A, B in forms[which]:
         a = A * sigma * sigma
         b = sigma * (B - 2.0 * A * theta)
         d = B * theta - A * theta * theta
-        total += coef * gaussian_expectation(Q * poly_x(x_of_eps), a, b, d)
-    return float(total.real)
+        total = total + coef * _gaussian_expectation(_times(Q.coef, _shifted(poly_x, theta, sigma)), a, b, d)
+    return np.real(total)
 
 
 def _grid_apply(fn, theta, sigma) -> np.ndarray:
@@ -84,17 +99,24 @@ def _grid_apply(fn, theta, sigma) -> np.ndarray:
     return out
 
 
+def _grid_broadcast(fn, theta, sigma) -> np.ndarray:
+    th = np.asarray(theta, dtype=np.float64)[:, None]
+    sg = np.asarray(sigma, dtype=np.float64)[None, :]
+    return np.broadcast_to(fn(th, sg), (th.size, sg.size)).astype(np.float64)
+
+
 def exact(objective: Objective, theta, sigma) -> dict[str, np.ndarray] | None:
     """Exact gradients and per-sample variances over a (theta, sigma) grid.
 
     Returns ``{"true_grad": (theta, sigma, wrt), "per_sample_var": (theta, sigma, term)}``
     with terms in :data:`gradsweep.estimators.TERMS` order, or None when the
-    objective has no closed form (user objectives).
+    objective has no closed form (user objectives). The whole grid is computed
+    at once, as arrays.
     """
     forms = objective.gaussian_forms()
     if forms is None:
         return None
-    return _assemble(lambda which, Q, t, s: _expect(forms, which, Q, t, s), theta, sigma)
+    return _assemble(lambda which, Q, t, s: _expect(forms, which, Q, t, s), theta, sigma, _grid_broadcast)
 
 
 def quadrature(objective: Objective, theta, sigma, nodes: int = 160) -> dict[str, np.ndarray]:
@@ -130,15 +152,15 @@ def quadrature(objective: Objective, theta, sigma, nodes: int = 160) -> dict[str
     def expect(which, Q, t, s):
         return float(np.sum(w * Q(z) * g_of[which](t + s * z)))
 
-    return _assemble(expect, theta, sigma)
+    return _assemble(expect, theta, sigma, _grid_apply)
 
 
-def _assemble(expect, theta, sigma) -> dict[str, np.ndarray]:
-    grad = np.stack([_grid_apply(lambda t, s, w=w: expect(*_GRAD[w][:2], t, s), theta, sigma) for w in WRT], axis=-1)
+def _assemble(expect, theta, sigma, over_grid) -> dict[str, np.ndarray]:
+    grad = np.stack([over_grid(lambda t, s, w=w: expect(*_GRAD[w][:2], t, s), theta, sigma) for w in WRT], axis=-1)
     second = []
     for est, wrt in TERMS:
         which, Q, power = _SECOND[(est, wrt)]
-        second.append(_grid_apply(lambda t, s, which=which, Q=Q, power=power: expect(which, Q, t, s) / s**power, theta, sigma))
+        second.append(over_grid(lambda t, s, which=which, Q=Q, power=power: expect(which, Q, t, s) / s**power, theta, sigma))
     second = np.stack(second, axis=-1)
     grad_of_term = np.stack([grad[..., WRT.index(w)] for _, w in TERMS], axis=-1)
     return {"true_grad": grad, "per_sample_var": second - grad_of_term**2}
@@ -151,6 +173,6 @@ def score_means(objective: Objective, theta: float, sigma: float) -> tuple[float
     """
     forms = objective.gaussian_forms()
     return (
-        _expect(forms, "f", _EPS, theta, sigma) / sigma,
-        _expect(forms, "f", _EPS**2 - 1, theta, sigma) / sigma,
+        float(_expect(forms, "f", _EPS, theta, sigma)) / sigma,
+        float(_expect(forms, "f", _EPS**2 - 1, theta, sigma)) / sigma,
     )
