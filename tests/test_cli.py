@@ -135,3 +135,14 @@ def test_run_without_output_exits_2(tmp_path):
     cfg.write_text("N = [10]\nreps = 2\n")
     r = CliRunner().invoke(main, ["run", str(cfg)])
     assert r.exit_code == 2 and "--output" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_cold_first_run_says_it_is_compiling(tmp_path):
+    """With an empty numba cache, the progress bar names the compile instead of sitting silent."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SMALL)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([gradsweep_exe(), "run", str(cfg), "-o", str(tmp_path / "o.nc"), "--progress"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "compiling or loading kernels" in r.stderr
+    assert any((tmp_path / "cache").rglob("*.nbi"))  # it really compiled into the empty cache
