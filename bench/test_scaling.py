@@ -88,3 +88,12 @@ def test_common_random_numbers_grid(benchmark, record, crn):
     rate = record(f"crn{crn}", 400 * 10_000 * 100)
     if crn:
         benchmark.extra_info["ratio_to_independent_streams"] = rate / RATES["crnFalse"]
+
+
+@pytest.mark.benchmark(group="small work, 1e5 samples, warm caches")
+def test_small_sweep(benchmark, record):
+    """The fixed cost of a sweep (planning, exact values, the labelled dataset) next to a little work."""
+    cfg = {**PIPELINE, "N": [1000], "reps": 100}
+    gradsweep.sweep(**cfg)
+    benchmark.pedantic(gradsweep.sweep, kwargs=cfg, rounds=20, iterations=1)
+    record("small", 100_000)
