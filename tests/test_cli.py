@@ -142,7 +142,8 @@ def test_a_cold_first_run_says_it_is_compiling(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(SMALL)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
-    r = subprocess.run([gradsweep_exe(), "run", str(cfg), "-o", str(tmp_path / "o.nc"), "--progress"], capture_output=True, text=True, env=env)
+    cmd = [gradsweep_exe(), "run", str(cfg), "-o", str(tmp_path / "o.nc"), "--progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert "compiling or loading kernels" in r.stderr
     assert any((tmp_path / "cache").rglob("*.nbi"))  # it really compiled into the empty cache

@@ -136,3 +136,24 @@ def _write(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text(CFG_TEXT)
     return p
+
+
+def test_slow_saves_are_spaced_so_they_cost_at_most_two_percent(tmp_path, monkeypatch):
+    from gradsweep import checkpoint as ck
+
+    cfg = Config.from_dict({"N": [10], "reps": 2})
+    real_savez = np.savez
+
+    def slow_savez(*args, **kwargs):
+        time.sleep(0.05)
+        real_savez(*args, **kwargs)
+
+    monkeypatch.setattr(ck.np, "savez", slow_savez)
+    c = Checkpoint(tmp_path / "o.nc", cfg, resume=False, interval=0.0)
+    state = np.zeros((cfg.n_cells, 4, 5))
+    c.maybe_save(1, state)
+    assert c.wait >= 0.05 / ck.MAX_SHARE  # 2.5 s before the next save, not 0
+    c.maybe_save(2, state)  # too soon: skipped
+    assert c._read()[0] == 1
+    c.maybe_save(3, state, force=True)  # the final save is never skipped
+    assert c._read()[0] == 3

@@ -1,9 +1,9 @@
-"""Checkpoints: never lose more than a few seconds of a long run.
+"""Checkpoints: never lose more than a few seconds of a long run, nor spend more than 2% of it saving.
 
-The CPU backend merges units strictly in plan order, so a run's progress is
+Every backend merges units strictly in plan order, so a run's progress is
 fully described by how many units are done and the merged state so far. A
 checkpoint stores exactly that, with a key naming what it belongs to (the
-config, the replicate range, the shard and the package version), beside the
+config, the replicate range, the shard, the kernels and the package version), beside the
 output as ``OUT.checkpoint.npz``, written atomically (a temporary file, then
 a rename). Resuming skips the done units and continues the same merge, so the
 final result is bit-identical to an uninterrupted run.
@@ -23,6 +23,9 @@ from .config import Config, ConfigError
 
 #: Seconds between checkpoints (GRADSWEEP_CHECKPOINT_SECONDS overrides; 0: after every batch).
 INTERVAL = float(os.environ.get("GRADSWEEP_CHECKPOINT_SECONDS", "5"))
+#: Saving takes at most this share of the run: after a save of t seconds the next waits >= t / MAX_SHARE
+#: (a huge grid's state takes long to write; a small one's, milliseconds).
+MAX_SHARE = 0.02
 
 
 def checkpoint_path(output) -> Path:
@@ -59,6 +62,7 @@ class Checkpoint:
         )
         self.resume = resume
         self.interval = INTERVAL if interval is None else interval
+        self.wait = self.interval  # grows when saves are slow (MAX_SHARE)
         self._last = time.monotonic()
 
     def check(self) -> None:
@@ -95,8 +99,9 @@ class Checkpoint:
             self.maybe_save(total, state, force=True)
 
     def maybe_save(self, done: int, state: np.ndarray, *, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last < self.interval:
+        if not force and time.monotonic() - self._last < self.wait:
             return
+        began = time.monotonic()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as fh:
@@ -108,6 +113,7 @@ class Checkpoint:
             if tmp.exists():
                 tmp.unlink()
         self._last = time.monotonic()
+        self.wait = max(self.interval, (self._last - began) / MAX_SHARE)
 
     def remove(self) -> None:
         if self.path.exists():
