@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean clean-cache
+.PHONY: demo test bench gpu-static lint clean clean-cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gradsweep needs Python 3.11+"'
@@ -23,6 +23,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest bench --benchmark-enable --benchmark-json=results/benchmarks.json -p no:randomly
 	$(PY) bench/summarize.py results/benchmarks.json > results/BENCHMARKS.md
+
+gpu-static: $(STAMP)
+	$(PY) -m pip install --quiet nvidia-cuda-nvdisasm
+	$(PY) bench/gpu_static.py > results/GPU_STATIC.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
