@@ -12,6 +12,9 @@ sample loop (the largest loop). From those, a ceiling on samples per second:
 * occupancy from the registers per thread (65536 per SM, 2048 threads at most),
   which says how much latency the warps can hide, not a rate.
 
+``UMOV`` counts moves into uniform registers: here, mostly the 64-bit
+constants (polynomial coefficients) that a DFMA cannot take as an immediate.
+
     make gpu-static      # or: python bench/gpu_static.py > results/GPU_STATIC.md
 
 Needs the ``cuda`` extra and ``pip install nvidia-cuda-nvdisasm``.
@@ -103,10 +106,10 @@ def main() -> None:
     print("the sample loop draws one Philox block (two samples). Ceilings for an H100 SXM: instruction issue")
     print(f"{ISSUE_PER_S:.3g} thread-instructions/s, FP64 {FP64_PER_S:.3g} operations/s.\n")
     print(
-        "| objective | registers | spills (bytes) | occupancy | loop instructions | FP64 ops | IMAD.WIDE | "
+        "| objective | registers | spills (bytes) | occupancy | loop instructions | FP64 ops | IMAD.WIDE | UMOV | "
         "issue ceiling (samples/s) | FP64 ceiling (samples/s) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for spec in ("square", {"name": "quadratic", "k": 1.0}, {"name": "exp_quadratic", "k": 1.0}, {"name": "cos", "k": 1.0}):
         objective = make_objective(spec)
         chunk_ptx, _ = gpu.ptx(objective, cc=(9, 0))
@@ -125,6 +128,7 @@ def main() -> None:
             str(len(ops)),
             str(fp64),
             str(wide),
+            str(body["UMOV"]),
             f"{2 * ISSUE_PER_S / len(ops):.3g}",
             f"{2 * FP64_PER_S / fp64:.3g}",
         ]
