@@ -10,10 +10,10 @@ under numba's simulator (``NUMBA_ENABLE_CUDASIM=1``).
 
 Two kernels per batch, as on the CPU:
 
-1. :func:`chunk_sums` — one thread block per (chunk item, cell of its group).
+1. :func:`_chunk_sums` — one thread block per (chunk item, cell of its group).
    Thread ``t`` draws pairs ``t, t + THREADS, ...`` of the chunk and sums the
    four terms; the block adds its threads' sums in a fixed tree.
-2. :func:`unit_states` — one thread per (unit, cell, term): adds each
+2. :func:`_unit_states` — one thread per (unit, cell, term): adds each
    replicate's chunk sums in chunk order, divides by N and merges the
    replicate's estimate into a Welford state, in replicate order.
 
@@ -21,8 +21,10 @@ Every addition happens in an order fixed by the plan, never by the scheduling
 of threads, so repeated runs are bit-identical. They differ from the CPU
 backend only in the order of the additions inside a chunk (and in where the
 compiler fuses a multiply-add): 1e-10 relative or better, which the tests check.
-With common random numbers each cell of a group redraws the group's normals
-(the draws are cheap on a GPU; the sums per cell are what costs).
+With common random numbers each cell of a group redraws the group's normals,
+so on the GPU they save no work yet (the draws are most of the sample loop,
+see ``make gpu-static``); a block sharing a tile of normals in shared memory
+across the cells would.
 """
 
 from __future__ import annotations
