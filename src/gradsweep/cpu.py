@@ -51,12 +51,12 @@ LANES = 32
 def add_terms(z, n, lanes, base, theta, sigma, inv_sigma, code, k):
     """Add the terms of samples ``z[:n]`` of one cell into ``lanes[base : base + 4 * LANES]``.
 
-    Term t of sample j goes to ``lanes[base + t * LANES + j % LANES]``.
+    Term t of sample j goes to ``lanes[base + t * LANES + j % LANES]``. Whole rows
+    of LANES samples run with a constant trip count, which is what vectorises.
     """
-    rows = n // LANES
-    for r in range(rows):
-        row = r * LANES
-        for j in range(LANES):
+
+    def add_row(row, count):
+        for j in range(count):
             e = z[row + j]
             x = theta + sigma * e
             t0, t1, t2, t3 = sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)
@@ -64,15 +64,11 @@ def add_terms(z, n, lanes, base, theta, sigma, inv_sigma, code, k):
             lanes[base + LANES + j] += t1
             lanes[base + 2 * LANES + j] += t2
             lanes[base + 3 * LANES + j] += t3
-    row = rows * LANES
-    for j in range(n - row):
-        e = z[row + j]
-        x = theta + sigma * e
-        t0, t1, t2, t3 = sample_terms(value(code, x, k), derivative(code, x, k), e, inv_sigma)
-        lanes[base + j] += t0
-        lanes[base + LANES + j] += t1
-        lanes[base + 2 * LANES + j] += t2
-        lanes[base + 3 * LANES + j] += t3
+
+    rows = n // LANES
+    for r in range(rows):
+        add_row(r * LANES, LANES)
+    add_row(rows * LANES, n - rows * LANES)
 
 
 def _chunk_sums_source(code):
