@@ -21,12 +21,24 @@ choices below hold everywhere:
 from __future__ import annotations
 
 import os
+import types
 
 import numba
 
 CACHE = os.environ.get("GRADSWEEP_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 _COMMON = {"error_model": "numpy", "fastmath": False}
+
+
+def rebind(fn, **names):
+    """A copy of the Python function behind ``fn`` (a dispatcher or a function) with the global ``names`` replaced.
+
+    How one source serves several compilations: a user objective in place of
+    the built-ins, or device helpers in place of CPU ones. numba reads globals
+    as compile-time constants, so the copy compiles against the new names.
+    """
+    py = getattr(fn, "py_func", fn)
+    return types.FunctionType(py.__code__, {**py.__globals__, **names}, py.__name__, py.__defaults__, py.__closure__)
 
 
 def scalar(fn=None, *, cache: bool = CACHE, inline: str = "never"):

@@ -95,7 +95,7 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backend, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
-    from .sweep import estimate, resolve_backend, sweep
+    from .sweep import estimate, kernels_for, resolve_backend, sweep
 
     with user_errors():
         cfg = Config.from_toml(config)
@@ -104,7 +104,7 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
         if worker_backend != "cpu" and backend != "dask":
             raise ConfigError("--worker-backend needs --backend dask")
         backend = resolve_backend(backend)
-        kernels = worker_backend if backend == "dask" else backend
+        kernels = kernels_for(backend, worker_backend)
         if backend == "dask":
             from .distributed import _import_distributed
 

@@ -26,13 +26,12 @@ be unsafe).
 from __future__ import annotations
 
 import functools
-import types
 
 import numba
 import numpy as np
 from numba import prange
 
-from ._jit import kernel, scalar
+from ._jit import kernel, rebind, scalar
 from .estimators import N_TERMS, sample_terms
 from .objectives import USER, Objective, derivative, value
 from .philox import fill_normal_pairs, seed_key
@@ -148,13 +147,8 @@ def _user_chunk_sums(f, df):
         return df_jit(x)
 
     # the kernel's helper that evaluates the objective is rebound too, not only the kernel
-    user_add_terms = scalar(_rebind(add_terms.py_func, value=user_value, derivative=user_derivative), cache=False, inline="always")
-    return kernel(_rebind(_chunk_sums_source(USER), add_terms=user_add_terms), cache=False)
-
-
-def _rebind(fn, **names):
-    """A copy of the Python function ``fn`` with the global ``names`` replaced."""
-    return types.FunctionType(fn.__code__, {**fn.__globals__, **names}, fn.__name__, fn.__defaults__, fn.__closure__)
+    user_add_terms = scalar(rebind(add_terms, value=user_value, derivative=user_derivative), cache=False, inline="always")
+    return kernel(rebind(_chunk_sums_source(USER), add_terms=user_add_terms), cache=False)
 
 
 _user_kernels: dict[int, tuple] = {}

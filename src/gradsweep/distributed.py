@@ -34,7 +34,7 @@ def _import_distributed():
 
 
 @contextlib.contextmanager
-def client_for(scheduler: str | None, threads: int | None = None):
+def client_for(scheduler: str | None):
     """A client of the cluster at ``scheduler``, or of a new LocalCluster on this machine."""
     distributed = _import_distributed()
     if scheduler:

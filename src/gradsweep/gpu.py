@@ -37,6 +37,7 @@ import types
 import numpy as np
 
 from . import elementary, estimators, objectives, philox, welford
+from ._jit import rebind
 from .config import ConfigError
 from .estimators import N_TERMS
 from .objectives import USER, Objective
@@ -91,19 +92,13 @@ def device_name() -> str:
 # --- device versions of the shared helpers ------------------------------------------------------
 
 
-def device(fn, **rebind):
+def device(fn, **names):
     """Compile the Python source of ``fn`` (a CPU dispatcher or a function) as a CUDA device function.
 
-    The names in ``rebind`` replace the module globals the source refers to,
+    The ``names`` replace the module globals the source refers to,
     so a helper calls the device versions of the helpers it uses.
     """
-    return _cuda().jit(device=True)(_retarget(fn, rebind))
-
-
-def _retarget(fn, rebind: dict):
-    """A copy of the Python function behind ``fn`` whose globals ``rebind`` overrides."""
-    py = getattr(fn, "py_func", fn)
-    return types.FunctionType(py.__code__, {**py.__globals__, **rebind}, py.__name__, py.__defaults__, py.__closure__)
+    return _cuda().jit(device=True)(rebind(fn, **names))
 
 
 def _bitcasts():
@@ -254,9 +249,9 @@ def _nan_derivative(code, x, k):
     return math.nan
 
 
-def _compile(src, **rebind):
-    """``src`` compiled as a kernel, its globals bound by ``rebind``."""
-    return _cuda().jit(_retarget(src, rebind))
+def _compile(src, **names):
+    """``src`` compiled as a kernel, its globals ``names`` replaced."""
+    return _cuda().jit(rebind(src, **names))
 
 
 _kernels: dict = {}

@@ -37,6 +37,13 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+def kernels_for(backend: str, worker_backend: str = "cpu") -> str:
+    """The kernels a resolved ``backend`` runs: its own, or with dask the workers' (``worker_backend``)."""
+    if worker_backend not in KERNELS:
+        raise ConfigError(f"unknown worker backend {worker_backend!r}; choose from {', '.join(KERNELS)}")
+    return worker_backend if backend == "dask" else backend
+
+
 def units_function(kernels: str):
     """``compute_units(objective, seed, theta, sigma, plan)`` and the batch limits for ``kernels``."""
     if kernels == "cuda":
@@ -189,12 +196,10 @@ def sweep(
     else:
         config = Config.from_dict(config, **kwargs)
     backend = resolve_backend(backend)
-    if worker_backend not in KERNELS:
-        raise ConfigError(f"unknown worker backend {worker_backend!r}; choose from {', '.join(KERNELS)}")
+    kernels = kernels_for(backend, worker_backend)
     from .shards import parse_shard
 
     part = parse_shard(shard)
-    kernels = worker_backend if backend == "dask" else backend
     if backend == "dask":
         from .distributed import client_for
 
@@ -204,7 +209,7 @@ def sweep(
         state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint, kernels=kernels)
     ds = build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
     ds.attrs["kernels"] = kernels
-    if kernels == "cuda" and backend == "cuda":
+    if backend == "cuda":
         from . import gpu
 
         ds.attrs["device"] = gpu.device_name()
