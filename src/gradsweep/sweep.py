@@ -130,15 +130,17 @@ def compute_state(
         done, state = checkpoint.start(state)
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
         bar.update(int(plan.samples[:done].sum()))
-        for i, batch in enumerate(plan.batches(*limits)):
+        first = True
+        for batch in plan.batches(*limits):
             if batch.stop <= done:
                 continue
             part = plan.take(batch)
-            if i == 0:
+            if first:  # the first batch computed (after a resume too) compiles or loads the kernels
                 bar.set_description_str("compiling or loading kernels")
             states = compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], part)
-            if i == 0:
+            if first:
                 bar.set_description_str("")
+                first = False
             fold(state, part.cells(), states.reshape(-1, N_TERMS, 5))
             bar.update(int(part.samples.sum()))
             if checkpoint is not None:
