@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from . import objectives
 from ._jit import kernel, rebind, scalar
 from .estimators import N_TERMS, sample_terms
 from .objectives import USER, Objective, derivative, value
@@ -129,25 +130,18 @@ def _builtin_chunk_sums(code: int):
     return kernel(_chunk_sums_source(code))
 
 
+def _jitted(fn):
+    return fn if isinstance(fn, numba.core.dispatcher.Dispatcher) else numba.njit(fn)
+
+
 def _user_chunk_sums(f, df):
-    f_jit = numba.njit(f) if not isinstance(f, numba.core.dispatcher.Dispatcher) else f
+    value_fn = scalar(rebind(objectives.user_value, user_f=_jitted(f)), cache=False)
     if df is None:
-
-        def df(x):
-            return np.nan
-
-    df_jit = numba.njit(df) if not isinstance(df, numba.core.dispatcher.Dispatcher) else df
-
-    @scalar(cache=False)
-    def user_value(code, x, k):
-        return f_jit(x)
-
-    @scalar(cache=False)
-    def user_derivative(code, x, k):
-        return df_jit(x)
-
+        derivative_fn = scalar(objectives.no_derivative, cache=False)
+    else:
+        derivative_fn = scalar(rebind(objectives.user_derivative, user_df=_jitted(df)), cache=False)
     # the kernel's helper that evaluates the objective is rebound too, not only the kernel
-    user_add_terms = scalar(rebind(add_terms, value=user_value, derivative=user_derivative), cache=False, inline="always")
+    user_add_terms = scalar(rebind(add_terms, value=value_fn, derivative=derivative_fn), cache=False, inline="always")
     return kernel(rebind(_chunk_sums_source(USER), add_terms=user_add_terms), cache=False)
 
 

@@ -30,7 +30,6 @@ across the cells would.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import types
 
@@ -157,7 +156,7 @@ def helpers() -> _Device:
 # --- kernels --------------------------------------------------------------------------------------
 # The kernel sources below refer to these globals; _compile binds them per kernel (CODE, the
 # objective's code, becomes a compile-time constant, as in the CPU kernels).
-cuda = normal_pair = sample_terms = value = derivative = merge = user_f = user_df = None
+cuda = normal_pair = sample_terms = value = derivative = merge = None
 CODE = USER
 
 
@@ -237,18 +236,6 @@ def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
     out[u, g, t, 4] = m4
 
 
-def _user_value(code, x, k):
-    return user_f(x)
-
-
-def _user_derivative(code, x, k):
-    return user_df(x)
-
-
-def _nan_derivative(code, x, k):
-    return math.nan
-
-
 def _compile(src, **names):
     """``src`` compiled as a kernel, its globals ``names`` replaced."""
     return _cuda().jit(rebind(src, **names))
@@ -260,8 +247,11 @@ _kernels: dict = {}
 def _build(objective: Objective, h: _Device, threads: int):
     value_fn, derivative_fn = h.value, h.derivative
     if not objective.is_builtin:
-        value_fn = device(_user_value, user_f=device(objective.f))
-        derivative_fn = device(_user_derivative, user_df=device(objective.df)) if objective.df is not None else device(_nan_derivative)
+        value_fn = device(objectives.user_value, user_f=device(objective.f))
+        if objective.df is None:
+            derivative_fn = device(objectives.no_derivative)
+        else:
+            derivative_fn = device(objectives.user_derivative, user_df=device(objective.df))
     cu = _cuda()
     chunk = _compile(
         _chunk_sums,

@@ -69,6 +69,24 @@ def derivative(code, x, k):
     return math.nan
 
 
+# A user objective in the kernels' (code, x, k) form. Each backend compiles these sources with
+# ``user_f`` / ``user_df`` bound to its own compilation of the user's functions (_jit.rebind).
+user_f = user_df = None
+
+
+def user_value(code, x, k):
+    return user_f(x)
+
+
+def user_derivative(code, x, k):
+    return user_df(x)
+
+
+def no_derivative(code, x, k):
+    """f' of a user objective given without one: NaN (only the score estimator is asked for)."""
+    return math.nan
+
+
 # A term: (coef, polynomial in x, a, b) meaning Re[coef * poly(x) * exp(-a x^2 + b x)].
 Term = tuple[complex, P, float, complex]
 
