@@ -72,6 +72,7 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
         done, state = checkpoint.start(state)
     bar.update(int(plan.samples[:done].sum()))
     batches = [b for b in plan.batches(*units_function(kernels)[1]) if b.stop > done]
+    parts = [plan.take(b) for b in batches]
     theta, sigma = client.scatter([cells["theta"], cells["sigma"]], broadcast=True)
     futures = {
         client.submit(
@@ -81,22 +82,21 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
             config.seed,
             theta,
             sigma,
-            plan.take(b),
+            part,
             pure=False,
             key=f"gradsweep-batch-{b.start}-{b.stop}-{id(plan)}",
         ): k
-        for k, b in enumerate(batches)
+        for k, (b, part) in enumerate(zip(batches, parts, strict=True))
     }
     arrived: dict[int, np.ndarray] = {}
     next_k = 0
     for future in distributed.as_completed(futures):
         k = futures[future]
         arrived[k] = future.result()
-        bar.update(int(plan.take(batches[k]).samples.sum()))
+        bar.update(int(parts[k].samples.sum()))
         future.release()
         while next_k in arrived:
-            part = plan.take(batches[next_k])
-            fold(state, part.cells(), arrived.pop(next_k).reshape(-1, N_TERMS, 5))
+            fold(state, parts[next_k].cells(), arrived.pop(next_k).reshape(-1, N_TERMS, 5))
             if checkpoint is not None:
                 checkpoint.maybe_save(batches[next_k].stop, state)
             next_k += 1
