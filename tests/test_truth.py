@@ -48,7 +48,7 @@ def test_true_gradient_is_derivative_of_objective(spec):
     from gradsweep.truth import _expect
 
     def L(t, s):
-        return _expect(forms, "f", P([1.0]), t, s)
+        return _expect(forms, [("f", P([1.0]))], t, s)[0]
 
     h = 1e-5
     e = exact(obj, THETA, SIGMA)["true_grad"]

@@ -24,6 +24,7 @@ imaginary, which covers cos).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ def no_derivative(code, x, k):
 Term = tuple[complex, P, float, complex]
 
 
+@functools.lru_cache(maxsize=64)  # a table per (name, k); built once, read only
 def _gaussian_forms(name: str, k: float) -> dict[str, list[Term]]:
     one = P([1.0])
     xp = P([0.0, 1.0])

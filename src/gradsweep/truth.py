@@ -43,66 +43,103 @@ _SECOND = {
 }
 
 
-def _normal_moment_expectation(coefs, mu, v):
-    """``E[R(Z)]``, ``Z ~ N(mu, v)``, for the coefficients of R (numbers or arrays of cells)."""
-    total = 0j
-    m_prev, m = 0j, 1.0 + 0j  # E[Z^-1] placeholder, E[Z^0]
-    for j, c in enumerate(coefs):
-        if j > 0:
-            m_prev, m = m, mu * m + (j - 1) * v * m_prev
-        total = total + c * m
-    return total
-
-
-def _gaussian_expectation(coefs, a, b, d):
+def _gaussian_factor(a, b, d):
+    """``(scale, mu, v)`` with ``exp(-a eps^2 + b eps + d) phi(eps) = scale * density of N(mu, v)`` at eps."""
     lam = 1.0 + 2.0 * np.asarray(a, dtype=np.float64)
     if np.any(lam <= 0):
         raise ValueError("the expectation diverges (1 + 2a <= 0)")
-    scale = np.exp(d + b * b / (2.0 * lam)) / np.sqrt(lam)
-    return scale * _normal_moment_expectation(coefs, b / lam, 1.0 / lam)
+    return np.exp(d + b * b / (2.0 * lam)) / np.sqrt(lam), b / lam, 1.0 / lam
+
+
+def _moments(mu, v, count: int) -> np.ndarray:
+    """``E[Z^j]`` for ``j < count``, ``Z ~ N(mu, v)``, stacked on a new first axis (numbers or arrays of cells)."""
+    mu, v = np.broadcast_arrays(mu, v)
+    m = [np.ones_like(mu), mu]
+    for j in range(2, count):
+        m.append(mu * m[j - 1] + (j - 1) * v * m[j - 2])
+    return np.stack(m[:count])
 
 
 def gaussian_expectation(R: P, a: float, b: complex, d: complex = 0.0) -> complex:
     """``E[R(eps) exp(-a eps^2 + b eps + d)]`` for ``eps ~ N(0, 1)`` and ``a > -1/2``."""
-    return complex(_gaussian_expectation(R.coef, a, complex(b), complex(d)))
+    scale, mu, v = _gaussian_factor(a, complex(b), complex(d))
+    return complex(scale * R.coef @ _moments(mu, v, R.coef.size))
 
 
-def _shifted(poly_x: P, theta, sigma) -> list:
-    """Coefficients in eps of ``poly_x(theta + sigma * eps)``, for arrays of theta and sigma."""
-    c = poly_x.coef
-    return [sum(c[m] * math.comb(m, j) * theta ** (m - j) for m in range(j, c.size)) * sigma**j for j in range(c.size)]
+def _powers(x, count: int) -> np.ndarray:
+    """``x**j`` for ``j < count``, stacked on a new first axis."""
+    x = np.asarray(x)
+    return x ** np.arange(count).reshape((count,) + (1,) * x.ndim)
 
 
-def _times(q: np.ndarray, r: list) -> list:
-    """Coefficients of the product of the polynomial ``q`` (numbers) and ``r`` (per-cell arrays)."""
-    return [sum(q[i] * r[k - i] for i in range(q.size) if 0 <= k - i < len(r)) for k in range(q.size + len(r) - 1)]
-
-
-def _expect(forms, which: str, Q: P, theta, sigma):
-    """``E[Q(eps) g(theta + sigma eps)]`` for g = ``which``, on numbers or broadcast arrays of cells."""
-    total = 0j
-    for coef, poly_x, A, B in forms[which]:
-        a = A * sigma * sigma
-        b = sigma * (B - 2.0 * A * theta)
-        d = B * theta - A * theta * theta
-        total = total + coef * _gaussian_expectation(_times(Q.coef, _shifted(poly_x, theta, sigma)), a, b, d)
-    return np.real(total)
-
-
-def _grid_apply(fn, theta, sigma) -> np.ndarray:
-    th = np.asarray(theta, dtype=np.float64)
-    sg = np.asarray(sigma, dtype=np.float64)
-    out = np.empty((th.size, sg.size))
-    for i, t in enumerate(th):
-        for j, s in enumerate(sg):
-            out[i, j] = fn(float(t), float(s))
+def _padded(coefs) -> np.ndarray:
+    """Coefficient vectors as the rows of one array, zero-padded to the longest."""
+    out = np.zeros((len(coefs), max(c.size for c in coefs)))
+    for row, c in zip(out, coefs, strict=True):
+        row[: c.size] = c
     return out
 
 
+def _shifted(polys: np.ndarray, theta, sigma) -> np.ndarray:
+    """Coefficients in eps of ``poly(theta + sigma * eps)`` for each row of ``polys``: (rows, power, *cells).
+
+    The eps**j coefficient is ``sigma**j * sum_p comb(j + p, j) c[j + p] theta**p``.
+    """
+    n = polys.shape[1]
+    j, p = np.ogrid[:n, :n]
+    comb = np.array([[math.comb(a + b, a) for b in range(n)] for a in range(n)], dtype=np.float64)
+    c = np.concatenate([polys, np.zeros_like(polys)], axis=1)[:, j + p]  # c[j + p], zero past the degree
+    return np.einsum("tjp,p...->tj...", comb * c, _powers(theta, n)) * _powers(sigma, n)
+
+
+def _product(q: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Row by row, the coefficients of the product of the polynomials ``q`` (rows, i) and ``s`` (rows, j, *cells)."""
+    rows, width, n = q.shape[0], q.shape[1], s.shape[1]
+    out = np.zeros((rows, width + n - 1) + s.shape[2:])
+    for i in range(width):
+        out[:, i : i + n] += q[:, i].reshape((rows, 1) + (1,) * (s.ndim - 2)) * s
+    return out
+
+
+def _expect(forms, requests, theta, sigma) -> np.ndarray:
+    """``E[Q(eps) g(theta + sigma eps)]`` for each ``(g, Q)`` of ``requests``, stacked on a first axis.
+
+    g names one of ``forms`` ("f", "f2", "df", "df2"); theta and sigma are
+    numbers or broadcast arrays of cells. Every Gaussian term of every request
+    is one row of a single array computation (a sweep pays for this once, so
+    it is kept to a few dozen array operations): with S the row's shifted
+    polynomial and m the moments of its Z, ``E[(Q S)(Z)] = sum_k (Q S)_k m_k``.
+    """
+    rows = [(r, Q.coef, *term) for r, (which, Q) in enumerate(requests) for term in forms[which]]
+    request, q, coef, polys, A, B = zip(*rows, strict=True)
+    theta = np.asarray(theta, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    column = (len(rows),) + (1,) * np.ndim(theta * sigma)  # the row axis first, then the cells'
+    A = np.reshape(np.array(A, dtype=np.float64), column)
+    B = np.reshape(np.array(B) + 0.0, column)  # float64, or complex128 where a term needs it (cos)
+    coef = np.reshape(np.array(coef) + 0.0, column)
+    scale, mu, v = _gaussian_factor(A * sigma * sigma, sigma * (B - 2.0 * A * theta), B * theta - A * theta * theta)
+    product = _product(_padded(q), _shifted(_padded([p.coef for p in polys]), theta, sigma))
+    moments = _moments(mu, v, product.shape[1])
+    values = np.real(coef * scale * np.einsum("tk...,kt...->t...", product, moments))
+    out = np.zeros((len(requests),) + values.shape[1:])
+    np.add.at(out, np.array(request), values)
+    return out
+
+
+def _grid_apply(fn, theta, sigma) -> np.ndarray:
+    """``fn(t, s)`` (a sequence of k numbers) at every grid cell: (theta, sigma, k)."""
+    th = np.asarray(theta, dtype=np.float64)
+    sg = np.asarray(sigma, dtype=np.float64)
+    return np.array([[fn(float(t), float(s)) for s in sg] for t in th], dtype=np.float64).reshape(th.size, sg.size, -1)
+
+
 def _grid_broadcast(fn, theta, sigma) -> np.ndarray:
+    """``fn(theta, sigma)`` on broadcast arrays of cells, k results stacked first, as (theta, sigma, k)."""
     th = np.asarray(theta, dtype=np.float64)[:, None]
     sg = np.asarray(sigma, dtype=np.float64)[None, :]
-    return np.broadcast_to(fn(th, sg), (th.size, sg.size)).astype(np.float64)
+    values = np.moveaxis(np.asarray(fn(th, sg)), 0, -1)
+    return np.broadcast_to(values, (th.size, sg.size, values.shape[-1])).astype(np.float64)
 
 
 def exact(objective: Objective, theta, sigma) -> dict[str, np.ndarray] | None:
@@ -116,7 +153,7 @@ def exact(objective: Objective, theta, sigma) -> dict[str, np.ndarray] | None:
     forms = objective.gaussian_forms()
     if forms is None:
         return None
-    return _assemble(lambda which, Q, t, s: _expect(forms, which, Q, t, s), theta, sigma, _grid_broadcast)
+    return _assemble(lambda requests, t, s: _expect(forms, requests, t, s), theta, sigma, _grid_broadcast)
 
 
 def quadrature(objective: Objective, theta, sigma, nodes: int = 160) -> dict[str, np.ndarray]:
@@ -149,19 +186,25 @@ def quadrature(objective: Objective, theta, sigma, nodes: int = 160) -> dict[str
         "df2": lambda x: np.array([df(v) for v in x]) ** 2,
     }
 
-    def expect(which, Q, t, s):
-        return float(np.sum(w * Q(z) * g_of[which](t + s * z)))
+    def expect(requests, t, s):
+        g = {which: g_of[which](t + s * z) for which in dict.fromkeys(which for which, _ in requests)}
+        return [float(np.sum(w * Q(z) * g[which])) for which, Q in requests]
 
     return _assemble(expect, theta, sigma, _grid_apply)
 
 
+#: Every quantity of :func:`_assemble`: (key, which g, Q, divide by sigma^power).
+_QUANTITIES = [(("grad", w), *_GRAD[w]) for w in WRT] + [(term, *_SECOND[term]) for term in TERMS]
+
+
 def _assemble(expect, theta, sigma, over_grid) -> dict[str, np.ndarray]:
-    grad = np.stack([over_grid(lambda t, s, w=w: expect(*_GRAD[w][:2], t, s), theta, sigma) for w in WRT], axis=-1)
-    second = []
-    for est, wrt in TERMS:
-        which, Q, power = _SECOND[(est, wrt)]
-        second.append(over_grid(lambda t, s, which=which, Q=Q, power=power: expect(which, Q, t, s) / s**power, theta, sigma))
-    second = np.stack(second, axis=-1)
+    """The results of :func:`exact` from ``expect(requests, t, s)``: E[Q(eps) g(t + s eps)] for each (g, Q)."""
+    requests = [(which, Q) for _, which, Q, _ in _QUANTITIES]
+    e = over_grid(lambda t, s: expect(requests, t, s), theta, sigma)  # (theta, sigma, quantity)
+    sg = np.asarray(sigma, dtype=np.float64)[None, :]
+    value = {key: e[..., i] / sg**power for i, (key, _, _, power) in enumerate(_QUANTITIES)}
+    grad = np.stack([value[("grad", w)] for w in WRT], axis=-1)
+    second = np.stack([value[term] for term in TERMS], axis=-1)
     grad_of_term = np.stack([grad[..., WRT.index(w)] for _, w in TERMS], axis=-1)
     return {"true_grad": grad, "per_sample_var": second - grad_of_term**2}
 
@@ -172,7 +215,5 @@ def score_means(objective: Objective, theta: float, sigma: float) -> tuple[float
     Stein's lemma makes these equal the true gradients; used as a consistency check.
     """
     forms = objective.gaussian_forms()
-    return (
-        float(_expect(forms, "f", _EPS, theta, sigma)) / sigma,
-        float(_expect(forms, "f", _EPS**2 - 1, theta, sigma)) / sigma,
-    )
+    e = _expect(forms, [("f", _EPS), ("f", _EPS**2 - 1)], theta, sigma)
+    return float(e[0]) / sigma, float(e[1]) / sigma
