@@ -25,7 +25,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+from xarray.indexes import PandasIndex
 
 from . import __version__, truth
 from .config import Config
@@ -102,13 +104,15 @@ def build_dataset(config: Config, cell_state: np.ndarray, *, backend: str, threa
     terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
     stats = finish(cell_state)
 
-    coords = {
-        "N": ("N", config.N.astype(np.int64), _COORD_ATTRS["N"]),
-        "theta": ("theta", config.theta, _COORD_ATTRS["theta"]),
-        "sigma": ("sigma", config.sigma, _COORD_ATTRS["sigma"]),
-        "estimator": ("estimator", np.array(config.estimators, dtype=object), _COORD_ATTRS["estimator"]),
-        "wrt": ("wrt", np.array(config.wrt, dtype=object), _COORD_ATTRS["wrt"]),
+    coord_values = {
+        "N": config.N.astype(np.int64),
+        "theta": config.theta,
+        "sigma": config.sigma,
+        "estimator": np.array(config.estimators, dtype=str),
+        "wrt": np.array(config.wrt, dtype=str),
     }
+    described = "; ".join(f"{e}: {DESCRIPTIONS[e]}" for e in config.estimators)
+    coord_attrs = {**_COORD_ATTRS, "estimator": {**_COORD_ATTRS["estimator"], "description": described}}
     data = {
         "mean": (DIMS, stats["mean"]),
         "var": (DIMS, stats["var"]),
@@ -132,11 +136,14 @@ def build_dataset(config: Config, cell_state: np.ndarray, *, backend: str, threa
     data["true_grad"] = (("theta", "sigma", "wrt"), grad)
     data["exact_var"] = (DIMS, exact_var)
 
-    ds = xr.Dataset(
-        {k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}, coords={k: xr.Variable(*v) for k, v in coords.items()}
+    variables = {k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}
+    variables["exact_var"].attrs["description"] = "per-sample variance / N; NaN where no closed form exists"
+    coords = xr.Coordinates(
+        {dim: xr.Variable(dim, v, coord_attrs[dim]) for dim, v in coord_values.items()},
+        # xarray's default indexes, built directly: its general path costs a sweep about 0.2 ms more
+        indexes={dim: PandasIndex(pd.Index(v), dim) for dim, v in coord_values.items()},
     )
-    ds["exact_var"].attrs["description"] = "per-sample variance / N; NaN where no closed form exists"
-    ds["estimator"].attrs["description"] = "; ".join(f"{e}: {DESCRIPTIONS[e]}" for e in config.estimators)
+    ds = xr.Dataset(variables, coords=coords)
     ds.attrs = {
         "Conventions": "CF-1.10",
         "title": f"Monte Carlo gradient estimator variance for f(x) = {config.objective.formula}",
