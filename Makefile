@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m pytest bench --benchmark-enable --benchmark-json=results/benchmarks.json -p no:randomly
+	$(PY) -m pytest bench --benchmark-enable --benchmark-disable-gc --benchmark-json=results/benchmarks.json -p no:randomly
 	$(PY) bench/summarize.py results/benchmarks.json > results/BENCHMARKS.md
 
 gpu-static: $(STAMP)

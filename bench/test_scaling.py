@@ -2,9 +2,13 @@
 
 * raw normal generation (Philox + Box-Muller, summing nothing) versus the whole pipeline;
 * 1 thread versus all threads;
-* time per sample at 1e7, 1e8 and 1e9 samples;
+* time per sample at 1e7, 1e8 and 1e9 samples, and the peak memory of a sweep of each size;
 * common random numbers on a 20 x 20 (theta, sigma) grid versus independent streams.
 """
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -40,14 +44,14 @@ def test_raw_normals(benchmark, record):
     k0, k1 = seed_key(0)
     out = np.empty(ITEMS)
     raw_normals(k0, k1, 2, out)
-    benchmark.pedantic(raw_normals, args=(k0, k1, ITEMS, out), rounds=3, iterations=1)
+    benchmark.pedantic(raw_normals, args=(k0, k1, ITEMS, out), rounds=5, iterations=1)
     record("raw", ITEMS * 2 * PAIRS_PER_ITEM)
 
 
 @pytest.mark.benchmark(group="ceiling: raw normals vs pipeline, 4e8")
 def test_pipeline(benchmark, record):
     gradsweep.sweep(**{**PIPELINE, "N": [1000], "reps": 2})
-    benchmark.pedantic(gradsweep.sweep, kwargs=PIPELINE, rounds=3, iterations=1)
+    benchmark.pedantic(gradsweep.sweep, kwargs=PIPELINE, rounds=5, iterations=1)
     rate = record("pipeline", SAMPLES)
     benchmark.extra_info["ratio_to_raw_normals"] = rate / RATES["raw"]
 
@@ -59,19 +63,33 @@ def test_threads(benchmark, record, threads):
         pytest.skip(f"this machine has {numba.config.NUMBA_NUM_THREADS} core(s)")
     cfg = {**PIPELINE, "reps": 100, "threads": threads}
     gradsweep.sweep(**{**cfg, "N": [1000], "reps": 2})
-    benchmark.pedantic(gradsweep.sweep, kwargs=cfg, rounds=3, iterations=1)
+    benchmark.pedantic(gradsweep.sweep, kwargs=cfg, rounds=5, iterations=1)
     rate = record(f"threads{threads}", 100_000_000)
     if threads > 1:
         benchmark.extra_info["ratio_to_1_thread"] = rate / RATES["threads1"]
 
 
-@pytest.mark.parametrize("samples", [10**7, 10**8, 10**9])
+def sweep_peak_rss_mb(samples: int) -> tuple[float, float]:
+    """Resident memory (MB) of a fresh process before and at the peak of a sweep of ``samples`` samples."""
+    script = Path(__file__).parents[1] / "tests" / "peak_rss.py"
+    r = subprocess.run([sys.executable, script, str(10**6), str(samples // 10**6)], capture_output=True, text=True, check=True)
+    base, peak = map(float, r.stdout.split())
+    return base, peak
+
+
+#: Rounds per size, so every size is timed for about a second or more: the best of a few
+#: short runs is the only fair comparison with one long one on a noisy shared machine.
+LINEAR_ROUNDS = {10**7: 40, 10**8: 6, 10**9: 2}
+
+
+@pytest.mark.parametrize("samples", list(LINEAR_ROUNDS))
 @pytest.mark.benchmark(group="cost per sample")
 def test_cost_is_linear(benchmark, record, samples):
     cfg = {**PIPELINE, "N": [10**6], "reps": samples // 10**6}
     gradsweep.sweep(**{**cfg, "N": [1000], "reps": 2})
-    benchmark.pedantic(gradsweep.sweep, kwargs=cfg, rounds=3 if samples < 10**9 else 1, iterations=1)
-    rate = record(f"linear{samples}", samples)
+    benchmark.pedantic(gradsweep.sweep, kwargs=cfg, rounds=LINEAR_ROUNDS[samples], iterations=1)
+    base, peak = sweep_peak_rss_mb(samples)  # untimed, in its own process
+    rate = record(f"linear{samples}", samples, peak_rss_mb=peak, rss_growth_mb=peak - base)
     if samples > 10**7:
         benchmark.extra_info["ratio_time_per_sample_to_1e7"] = RATES["linear10000000"] / rate
 
