@@ -65,3 +65,14 @@ def test_user_objective_results_cannot_be_extended():
     ds = gradsweep.sweep(objective=gradsweep.Objective("cube", f=cube), estimators=["score"], N=[5], reps=3)
     with pytest.raises(ConfigError, match="user objective"):
         extend(ds, 2)
+
+
+def test_extend_records_every_backend_that_computed_the_result():
+    ds = gradsweep.sweep(reps=4, **CFG)
+    again = extend(ds, 3)
+    assert (again.attrs["backend"], again.attrs["kernels"]) == ("cpu", "cpu") and "device" not in again.attrs
+    ds.attrs.update(backend="cuda", kernels="cuda", device="Some GPU")  # as a GPU run records itself
+    mixed = extend(ds, 3)
+    assert (mixed.attrs["backend"], mixed.attrs["kernels"], mixed.attrs["device"]) == ("cuda+cpu", "cuda+cpu", "Some GPU")
+    with pytest.raises(ConfigError, match="extend runs on this machine"):
+        extend(ds, 3, backend="dask")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import gradsweep
-from gradsweep import gpu
+from gradsweep import dataset, gpu
 from gradsweep.checkpoint import Checkpoint
 from gradsweep.cli import main
 from gradsweep.config import Config, ConfigError
@@ -74,6 +74,15 @@ def test_cuda_backend_without_a_gpu_exits_2_with_one_line(tmp_path, no_gpu):
     assert r.exit_code == 2
     assert r.stderr == "gradsweep: error: --backend cuda: no usable CUDA GPU: CUDA driver library cannot be found.\n"
     assert not (tmp_path / "o.nc").exists()
+
+
+def test_extend_on_cuda_without_a_gpu_exits_2_and_leaves_the_file(tmp_path, no_gpu):
+    path = dataset.write(gradsweep.sweep(N=[10], reps=2), tmp_path / "r.nc")
+    before = path.read_bytes()
+    r = CliRunner().invoke(main, ["extend", str(path), "--reps", "2", "--backend", "cuda"])
+    assert r.exit_code == 2
+    assert r.stderr == "gradsweep: error: --backend cuda: no usable CUDA GPU: CUDA driver library cannot be found.\n"
+    assert path.read_bytes() == before
 
 
 @pytest.mark.skipif(gpu.unavailable() is None, reason="a GPU is usable here")

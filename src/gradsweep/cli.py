@@ -194,9 +194,16 @@ def demo(out_dir, threads, overwrite, progress):
 @main.command()
 @click.argument("result", type=click.Path(path_type=Path))
 @click.option("--reps", required=True, type=int, help="Replicates to add (fresh stream positions).")
+@click.option(
+    "--backend",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    show_default=True,
+    help="Where the new replicates run; the file then records every backend that computed it.",
+)
 @_threads
 @_progress
-def extend(result, reps, threads, progress):
+def extend(result, reps, backend, threads, progress):
     """Merge REPS more replicates into RESULT, in place (atomically)."""
     from . import dataset
     from .extend import extend as extend_dataset
@@ -204,7 +211,7 @@ def extend(result, reps, threads, progress):
     with user_errors():
         ds = _open(result)
         ds.close()
-        out = extend_dataset(ds, reps, threads=threads, progress=progress)
+        out = extend_dataset(ds, reps, threads=threads, progress=progress, backend=backend)
         dataset.write(out, result, overwrite=True)
     click.echo(f"{result}: now {int(out.attrs['replicates'])} replicates", err=True)
 

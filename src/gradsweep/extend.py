@@ -6,6 +6,10 @@ Extending draws replicates ``reps .. reps + R - 1`` — fresh stream positions,
 never an index used before — and merges their state into the file's with the
 same merge as everywhere else. The result equals a run made with all the
 replicates at once, up to the order of floating-point additions.
+
+The new replicates may run on other kernels than the file's (``backend``);
+the attributes ``backend``, ``kernels`` and ``device`` then name both, in the
+order they ran ("cpu+cuda").
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import xarray as xr
 from . import welford
 from .config import Config, ConfigError
 from .dataset import build_dataset, select_terms, state_of
-from .sweep import compute_state
+from .sweep import compute_state, resolve_backend
 
 
 def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
@@ -38,20 +42,38 @@ def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
         raise
 
 
-def extend(ds: xr.Dataset, reps: int, *, threads: int | None = None, progress: bool | None = False) -> xr.Dataset:
-    """``ds`` with ``reps`` more replicates merged in, as a new dataset."""
+def _joined(before: str | None, now: str) -> str:
+    """An attribute naming what computed a result: ``before``'s names, then ``now`` if it is new."""
+    names = before.split("+") if before else []
+    return "+".join(names if now in names else [*names, now])
+
+
+def extend(ds: xr.Dataset, reps: int, *, threads: int | None = None, progress: bool | None = False, backend: str = "cpu") -> xr.Dataset:
+    """``ds`` with ``reps`` more replicates, computed on ``backend`` (cpu, cuda or auto), merged in, as a new dataset."""
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ConfigError(f"--reps must be an integer >= 1, got {reps!r}")
+    if backend == "dask":
+        raise ConfigError("extend runs on this machine: --backend cpu, cuda or auto")
     config = config_of(ds)
     if config.reps + reps >= 2**32:
         raise ConfigError("a result can hold at most 2**32 - 1 replicates")
-    new = select_terms(config, compute_state(config, rep_start=config.reps, reps=reps, threads=threads, progress=progress))
-    merged = welford.merged(state_of(ds), new)
+    kernels = resolve_backend(backend)
+    state = compute_state(config, rep_start=config.reps, reps=reps, threads=threads, progress=progress, kernels=kernels)
+    merged = welford.merged(state_of(ds), select_terms(config, state))
     extended = Config.from_dict({**config.to_dict(), "reps": config.reps + reps})
-    return build_dataset(
+    before = ds.attrs.get("backend", "cpu")
+    out = build_dataset(
         extended,
         merged,
-        backend=str(ds.attrs.get("backend", "cpu")),
+        backend=_joined(before, kernels),
         threads=threads or numba.get_num_threads(),
         history=ds.attrs.get("history", ""),
     )
+    out.attrs["kernels"] = _joined(ds.attrs.get("kernels", before), kernels)
+    if kernels == "cuda":
+        from . import gpu
+
+        out.attrs["device"] = _joined(ds.attrs.get("device"), gpu.device_name())
+    elif "device" in ds.attrs:
+        out.attrs["device"] = ds.attrs["device"]
+    return out

@@ -135,3 +135,12 @@ def test_command_line_cuda_backend_records_what_ran(tmp_path):
     assert r.exit_code == 0, r.output
     with xr.open_dataset(tmp_path / "o.nc") as ds:
         assert (ds.attrs["backend"], ds.attrs["kernels"], ds.attrs["device"]) == ("cuda", "cuda", gpu.device_name())
+
+
+def test_a_cpu_result_extended_on_the_gpu(small_chunks):
+    from gradsweep.extend import extend
+
+    cfg = dict(objective={"name": "exp_quadratic", "k": 0.3}, N=[5, 70], theta=[0.5], sigma=[1.0, 2.0], seed=8)
+    got = extend(gradsweep.sweep(reps=3, **cfg), 4, backend="cuda")
+    assert_close_to_cpu(got, gradsweep.sweep(reps=7, **cfg))
+    assert (got.attrs["backend"], got.attrs["kernels"], got.attrs["device"]) == ("cpu+cuda", "cpu+cuda", gpu.device_name())
