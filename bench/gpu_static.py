@@ -12,8 +12,11 @@ sample loop (the largest loop). From those, a ceiling on samples per second:
 * occupancy from the registers per thread (65536 per SM, 2048 threads at most),
   which says how much latency the warps can hide, not a rate.
 
-``UMOV`` counts moves into uniform registers: here, mostly the 64-bit
-constants (polynomial coefficients) that a DFMA cannot take as an immediate.
+``UMOV`` counts moves of literals into uniform registers: 64-bit constants
+that a DFMA cannot take as an immediate, two moves each, redone on every use
+in the loop. ``ULDC`` counts loads of kernel arguments into uniform registers,
+one each: the polynomial coefficients of log and sin/cos arrive that way
+(:data:`gradsweep.elementary.COEFFICIENTS`).
 
     make gpu-static      # or: python bench/gpu_static.py > results/GPU_STATIC.md
 
@@ -106,10 +109,10 @@ def main() -> None:
     print("the sample loop draws one Philox block (two samples). Ceilings for an H100 SXM: instruction issue")
     print(f"{ISSUE_PER_S:.3g} thread-instructions/s, FP64 {FP64_PER_S:.3g} operations/s.\n")
     print(
-        "| objective | registers | spills (bytes) | occupancy | loop instructions | FP64 ops | IMAD.WIDE | UMOV | "
+        "| objective | registers | spills (bytes) | occupancy | loop instructions | FP64 ops | IMAD.WIDE | UMOV | ULDC | "
         "issue ceiling (samples/s) | FP64 ceiling (samples/s) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for spec in ("square", {"name": "quadratic", "k": 1.0}, {"name": "exp_quadratic", "k": 1.0}, {"name": "cos", "k": 1.0}):
         objective = make_objective(spec)
         chunk_ptx, _ = gpu.ptx(objective, cc=(9, 0))
@@ -129,6 +132,7 @@ def main() -> None:
             str(fp64),
             str(wide),
             str(body["UMOV"]),
+            str(body["ULDC"]),
             f"{2 * ISSUE_PER_S / len(ops):.3g}",
             f"{2 * FP64_PER_S / fp64:.3g}",
         ]

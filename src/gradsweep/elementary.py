@@ -80,14 +80,17 @@ _HALF_PI = math.pi / 2
 # Taylor coefficients (-1)^j / (2j+1)! and (-1)^j / (2j)!
 _S = tuple((-1) ** j / math.factorial(2 * j + 1) for j in range(1, 9))  # phi^3 .. phi^17
 _C = tuple((-1) ** j / math.factorial(2 * j) for j in range(1, 10))  # phi^2 .. phi^18
-(_A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9, _A10, _A11) = _A
-(_S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8) = _S
-(_C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9) = _C
+#: The polynomial coefficients of both functions, in one tuple. On the CPU they are compile-time
+#: constants (:func:`log_unit`, :func:`sincos_turn`). The CUDA kernels take them as an argument
+#: and pass them down (the ``*_from`` forms): ptxas rebuilds a 64-bit literal with two moves on
+#: every use in a loop, but reads an argument with one load.
+COEFFICIENTS = (*_A, *_S, *_C)
+assert (len(_A), len(_S), len(_C)) == (11, 8, 9)  # the indices written in the *_from functions
 
 
 @polynomial
-def log_unit(x):
-    """Natural log of a positive, finite, normal float64 (no special cases)."""
+def log_unit_from(x, c):
+    """:func:`log_unit` with the :data:`COEFFICIENTS` ``c`` given."""
     bits = float_bits(x)
     k = np.float64(np.int64((bits >> _SHIFT52) & _EXP_MASK) - 1023)
     m = bits_float((bits & _MANT_MASK) | _ONE_BITS)  # in [1, 2)
@@ -97,24 +100,38 @@ def log_unit(x):
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
-    p = _A1 + z * (_A2 + z * (_A3 + z * (_A4 + z * (_A5 + z * (_A6 + z * (_A7 + z * (_A8 + z * (_A9 + z * (_A10 + z * _A11)))))))))
+    p = c[5] + z * (c[6] + z * (c[7] + z * (c[8] + z * (c[9] + z * c[10]))))
+    p = c[0] + z * (c[1] + z * (c[2] + z * (c[3] + z * (c[4] + z * p))))
     log_m = 2.0 * s + 2.0 * s * z * p
     return k * _LN2_HI + (log_m + k * _LN2_LO)
 
 
 @polynomial
-def sincos_turn(u):
-    """``(sin(2 pi u), cos(2 pi u))`` for finite ``u`` with ``|u| < 2**50``."""
+def log_unit(x):
+    """Natural log of a positive, finite, normal float64 (no special cases)."""
+    return log_unit_from(x, COEFFICIENTS)
+
+
+@polynomial
+def sincos_turn_from(u, c):
+    """:func:`sincos_turn` with the :data:`COEFFICIENTS` ``c`` given."""
     a = 4.0 * u
     q = math.floor(a + 0.5)
     phi = (a - q) * _HALF_PI
     z = phi * phi
-    s = phi + phi * z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * (_S6 + z * (_S7 + z * _S8)))))))
-    c = 1.0 + z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * (_C6 + z * (_C7 + z * (_C8 + z * _C9))))))))
+    # literal indices (sines from 11, cosines from 19), so numba reads the tuple statically
+    s = phi + phi * z * (c[11] + z * (c[12] + z * (c[13] + z * (c[14] + z * (c[15] + z * (c[16] + z * (c[17] + z * c[18])))))))
+    co = 1.0 + z * (c[19] + z * (c[20] + z * (c[21] + z * (c[22] + z * (c[23] + z * (c[24] + z * (c[25] + z * (c[26] + z * c[27]))))))))
     quadrant = np.int64(q) & 3
     swap = (quadrant & 1) == 1
     sin_sign = 1.0 - 2.0 * np.float64(quadrant >> 1)
     cos_sign = 1.0 - 2.0 * np.float64(((quadrant + 1) >> 1) & 1)
-    sin_out = c if swap else s
-    cos_out = s if swap else c
+    sin_out = co if swap else s
+    cos_out = s if swap else co
     return sin_sign * sin_out, cos_sign * cos_out
+
+
+@polynomial
+def sincos_turn(u):
+    """``(sin(2 pi u), cos(2 pi u))`` for finite ``u`` with ``|u| < 2**50``."""
+    return sincos_turn_from(u, COEFFICIENTS)

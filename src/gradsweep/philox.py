@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from ._jit import scalar, serial
-from .elementary import bits_float, log_unit, sincos_turn
+from .elementary import COEFFICIENTS, bits_float, log_unit_from, sincos_turn_from
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
@@ -77,16 +77,22 @@ def uniform(lo, hi):
 
 
 @scalar(inline="always")
+def normal_pair_from(k0, k1, pair, rep, stream, coefficients):
+    """:func:`normal_pair` with :data:`gradsweep.elementary.COEFFICIENTS` given (the CUDA kernels pass them in)."""
+    w0, w1, w2, w3 = philox4x32_10(pair & _MASK32, pair >> _SHIFT32, rep, stream, k0, k1)
+    r = math.sqrt(-2.0 * log_unit_from(uniform(w0, w1), coefficients))
+    s, c = sincos_turn_from(uniform(w2, w3), coefficients)
+    return r * c, r * s
+
+
+@scalar(inline="always")
 def normal_pair(k0, k1, pair, rep, stream):
     """Two independent standard normals for samples ``2*pair`` and ``2*pair+1``.
 
     Box-Muller: r = sqrt(-2 log u1), z0 = r cos(2 pi u2), z1 = r sin(2 pi u2).
     ``pair`` is a uint64; ``rep`` and ``stream`` are uint64 below 2**32.
     """
-    w0, w1, w2, w3 = philox4x32_10(pair & _MASK32, pair >> _SHIFT32, rep, stream, k0, k1)
-    r = math.sqrt(-2.0 * log_unit(uniform(w0, w1)))
-    s, c = sincos_turn(uniform(w2, w3))
-    return r * c, r * s
+    return normal_pair_from(k0, k1, pair, rep, stream, COEFFICIENTS)
 
 
 @scalar

@@ -10,7 +10,7 @@ import pytest
 from numba import cuda
 
 import gradsweep
-from gradsweep import gpu, philox
+from gradsweep import elementary, gpu, philox
 from gradsweep.objectives import Objective
 
 STATS = ("mean", "var", "m3", "m4")
@@ -27,7 +27,7 @@ def assert_close_to_cpu(got, expected):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=v)
 
 
-def _draw(k0, k1, rep, stream, pairs, words, z):
+def _draw(k0, k1, rep, stream, coefficients, pairs, words, z):
     i = cuda.grid(1)
     if i < pairs.size:
         p = np.uint64(pairs[i])
@@ -36,7 +36,7 @@ def _draw(k0, k1, rep, stream, pairs, words, z):
         words[i, 1] = w1
         words[i, 2] = w2
         words[i, 3] = w3
-        z[i, 0], z[i, 1] = normal_pair(k0, k1, p, rep, stream)  # noqa: F821
+        z[i, 0], z[i, 1] = normal_pair(k0, k1, p, rep, stream, coefficients)  # noqa: F821
 
 
 def test_the_gpu_draws_the_cpu_stream():
@@ -47,7 +47,7 @@ def test_the_gpu_draws_the_cpu_stream():
     words = np.zeros((pairs.size, 4), np.uint64)
     z = np.zeros((pairs.size, 2))
     k0, k1 = philox.seed_key(seed)
-    draw[1, 32](k0, k1, np.uint64(rep), np.uint64(stream), pairs, words, z)
+    draw[1, 32](k0, k1, np.uint64(rep), np.uint64(stream), elementary.COEFFICIENTS, pairs, words, z)
     counters = np.stack([pairs & 0xFFFFFFFF, pairs >> np.uint64(32), np.full_like(pairs, rep), np.full_like(pairs, stream)], axis=1)
     np.testing.assert_array_equal(words, philox.philox_blocks(counters, (int(k0), int(k1))))
     expected = np.stack([np.concatenate([philox.normals(seed, 2, rep=rep, stream=stream, start=2 * int(p)) for p in pairs[:24]])])
