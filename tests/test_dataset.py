@@ -34,6 +34,16 @@ def test_every_variable_and_coordinate_is_described(ds):
     assert json.loads(ds.attrs["config"])["objective"] == {"name": "cos", "k": 2.0}
 
 
+def test_indexes_are_xarrays_defaults_and_select_by_label(ds):
+    """build_dataset makes its dimension indexes itself (it is faster): they must be the ones xarray would make."""
+    default = xr.Dataset(coords={dim: (dim, ds[dim].values) for dim in ds.dims})
+    for dim in ds.dims:
+        assert ds.xindexes[dim].equals(default.xindexes[dim]), dim
+        assert ds[dim].dtype == default[dim].dtype, dim
+    cell = ds.sel(N=100, theta=1.0, sigma=0.5, estimator="score", wrt="sigma")
+    assert float(cell["mean"]) == ds["mean"].values[1, 1, 0, list(ds.estimator.values).index("score"), list(ds.wrt.values).index("sigma")]
+
+
 def test_round_trip_with_plain_xarray(ds, tmp_path):
     path = dataset.write(ds, tmp_path / "r.nc")
     back = xr.open_dataset(path, engine="netcdf4")
