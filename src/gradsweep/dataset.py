@@ -99,8 +99,20 @@ def state_of(ds: xr.Dataset) -> np.ndarray:
     return np.stack([f.transpose(*DIMS).values for f in fields], axis=-1)
 
 
-def build_dataset(config: Config, cell_state: np.ndarray, *, backend: str, threads: int, history: str = "") -> xr.Dataset:
-    """The dataset of a sweep from its states, (N, theta, sigma, estimator, wrt, 5) (see :func:`select_terms`)."""
+def build_dataset(
+    config: Config,
+    cell_state: np.ndarray,
+    *,
+    backend: str,
+    kernels: str,
+    threads: int,
+    device: str | None = None,
+    history: str = "",
+) -> xr.Dataset:
+    """The dataset of a sweep from its states, (N, theta, sigma, estimator, wrt, 5) (see :func:`select_terms`).
+
+    ``backend``, ``kernels`` and ``device`` (the GPU, where one ran) record what computed it.
+    """
     terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
     stats = finish(cell_state)
 
@@ -156,6 +168,8 @@ def build_dataset(config: Config, cell_state: np.ndarray, *, backend: str, threa
         + ("stream = N index, shared by all theta and sigma cells" if config.common_random_numbers else "stream = cell index"),
         "common_random_numbers": np.int8(config.common_random_numbers),
         "backend": backend,
+        "kernels": kernels,
+        **({} if device is None else {"device": device}),
         "threads": np.int64(threads),
         **_versions(),
         "history": history_line() + (f"\n{history}" if history else ""),

@@ -62,18 +62,17 @@ def extend(ds: xr.Dataset, reps: int, *, threads: int | None = None, progress: b
     merged = welford.merged(state_of(ds), select_terms(config, state))
     extended = Config.from_dict({**config.to_dict(), "reps": config.reps + reps})
     before = ds.attrs.get("backend", "cpu")
-    out = build_dataset(
-        extended,
-        merged,
-        backend=_joined(before, kernels),
-        threads=threads or numba.get_num_threads(),
-        history=ds.attrs.get("history", ""),
-    )
-    out.attrs["kernels"] = _joined(ds.attrs.get("kernels", before), kernels)
+    device = ds.attrs.get("device")
     if kernels == "cuda":
         from . import gpu
 
-        out.attrs["device"] = _joined(ds.attrs.get("device"), gpu.device_name())
-    elif "device" in ds.attrs:
-        out.attrs["device"] = ds.attrs["device"]
-    return out
+        device = _joined(device, gpu.device_name())
+    return build_dataset(
+        extended,
+        merged,
+        backend=_joined(before, kernels),
+        kernels=_joined(ds.attrs.get("kernels", before), kernels),
+        device=device,
+        threads=threads or numba.get_num_threads(),
+        history=ds.attrs.get("history", ""),
+    )

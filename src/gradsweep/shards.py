@@ -61,6 +61,14 @@ def merge_shards(shards: list[xr.Dataset]) -> xr.Dataset:
     if np.any(state[..., 0] != config.reps):
         raise ConfigError("shards do not cover every cell once")
     history = "\n".join(ds.attrs.get("history", "") for ds in shards)
+    first = shards[0].attrs
+    backend = str(first.get("backend", "cpu"))
     return build_dataset(
-        config, state, backend=str(shards[0].attrs.get("backend", "cpu")), threads=numba.get_num_threads(), history=history
+        config,
+        state,
+        backend=backend,
+        kernels=str(first.get("kernels", backend)),
+        device=first.get("device"),
+        threads=numba.get_num_threads(),
+        history=history,
     )

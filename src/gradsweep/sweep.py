@@ -209,12 +209,14 @@ def sweep(
             state = compute_state(config, progress=progress, shard=part, checkpoint=checkpoint, client=c, kernels=kernels)
     else:
         state = compute_state(config, threads=threads, progress=progress, shard=part, checkpoint=checkpoint, kernels=kernels)
-    ds = build_dataset(config, select_terms(config, state), backend=backend, threads=threads or numba.get_num_threads())
-    ds.attrs["kernels"] = kernels
-    if backend == "cuda":
+    device = None
+    if backend == "cuda":  # with dask, the GPUs are the workers'
         from . import gpu
 
-        ds.attrs["device"] = gpu.device_name()
+        device = gpu.device_name()
+    ds = build_dataset(
+        config, select_terms(config, state), backend=backend, kernels=kernels, device=device, threads=threads or numba.get_num_threads()
+    )
     if part is not None:
         ds.attrs["shard"] = f"{part[0]}/{part[1]}"
     return ds
