@@ -10,21 +10,27 @@ under numba's simulator (``NUMBA_ENABLE_CUDASIM=1``).
 
 Two kernels per batch, as on the CPU:
 
-1. :func:`_chunk_sums` — one thread block per (chunk item, cell of its group).
-   Thread ``t`` draws pairs ``t, t + THREADS, ...`` of the chunk and sums the
-   four terms; the block adds its threads' sums in a fixed tree.
+1. the chunk sums, one thread block per chunk item (and tile of cells):
+
+   * :func:`_chunk_sums` — one cell per group: thread ``t`` draws pairs
+     ``t, t + THREADS, ...`` of the chunk and sums their terms in registers;
+   * :func:`_chunk_sums_shared` — common random numbers, a group of many
+     cells: the block draws THREADS pairs at a time into shared memory, once,
+     and its threads, arranged as (cell, lane), add those normals' terms for
+     every cell of a tile. Redrawing per cell would cost a Philox block and a
+     Box-Muller per two cell-samples; here it is one per ``2 * cells``
+     (``make gpu-static`` counts both loops).
+
+   Each block adds its threads' sums in a fixed tree.
 2. :func:`_unit_states` — one thread per (unit, cell, term): adds each
    replicate's chunk sums in chunk order, divides by N and merges the
    replicate's estimate into a Welford state, in replicate order.
 
-Every addition happens in an order fixed by the plan, never by the scheduling
-of threads, so repeated runs are bit-identical. They differ from the CPU
-backend only in the order of the additions inside a chunk (and in where the
-compiler fuses a multiply-add): 1e-10 relative or better, which the tests check.
-With common random numbers each cell of a group redraws the group's normals,
-so on the GPU they save no work yet (the draws are most of the sample loop,
-see ``make gpu-static``); a block sharing a tile of normals in shared memory
-across the cells would.
+Every addition happens in an order fixed by the plan (and THREADS), never by
+the scheduling of threads, so repeated runs are bit-identical. They differ
+from the CPU backend only in the order of the additions inside a chunk (and in
+where the compiler fuses a multiply-add): 1e-10 relative or better, which the
+tests check.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import os
 import types
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,6 +55,8 @@ THREADS = 128
 #: Batches for the GPU are larger than the CPU's, to fill the device (see plan.Plan.batches).
 BATCH_SAMPLES = 1 << 31
 BATCH_ITEMS = 1 << 20
+#: Blocks along a grid's y axis at most (CUDA's limit); the shared kernel's blocks loop over further tiles.
+MAX_GRID_Y = 65535
 INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
 
 
@@ -161,16 +170,42 @@ def helpers() -> _Device:
 # --- kernels --------------------------------------------------------------------------------------
 # The kernel sources below refer to these globals; _compile binds them per kernel (CODE, the
 # objective's code, becomes a compile-time constant, as in the CPU kernels).
-cuda = normal_pair = sample_terms = value = derivative = merge = None
+cuda = normal_pair = sample_terms = value = derivative = merge = add_sample = lane_sums = None
 CODE = USER
 
 
+def _add_sample(a0, a1, a2, a3, e, theta, sigma, inv_sigma, k):
+    """The four running sums plus the terms of normal ``e`` for the cell (theta, sigma)."""
+    x = theta + sigma * e
+    t0, t1, t2, t3 = sample_terms(value(CODE, x, k), derivative(CODE, x, k), e, inv_sigma)
+    return a0 + t0, a1 + t1, a2 + t2, a3 + t3
+
+
+def _lane_sums(partial, t, lane, lanes, a0, a1, a2, a3):
+    """Thread t's four sums added over the ``lanes`` threads of its segment (a power of two) in a fixed tree.
+
+    Every thread of the block calls it; the segment's sums end in ``partial[:, t]`` of its lane 0.
+    """
+    partial[0, t] = a0
+    partial[1, t] = a1
+    partial[2, t] = a2
+    partial[3, t] = a3
+    cuda.syncthreads()
+    half = lanes // 2
+    while half > 0:
+        if lane < half:
+            for q in range(4):
+                partial[q, t] += partial[q, t + half]
+        cuda.syncthreads()
+        half //= 2
+
+
 def _chunk_sums(k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_stop, cell_theta, cell_sigma, coefficients, out):
-    """One block per (chunk item, cell): the chunk's four term sums, reduced in a fixed tree.
+    """One block per chunk item of a one-cell group: the chunk's four term sums, reduced in a fixed tree.
 
     ``coefficients`` are :data:`gradsweep.elementary.COEFFICIENTS`, given as an argument: each use
-    in the loop then costs one load from the constant bank, where a literal costs two moves
-    (``make gpu-static``: 304 -> 280 instructions per Philox block, 118 -> 96 registers).
+    in the loop then costs one load from the constant bank, where a literal costs two moves and
+    more registers (``make gpu-static`` counted 304 -> 280 instructions per Philox block).
     """
     i = cuda.blockIdx.x
     t = cuda.threadIdx.x
@@ -180,40 +215,77 @@ def _chunk_sums(k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_s
     stop = item_stop[i]
     first_pair = item_start[i] // 2  # chunks start on even samples
     end_pair = (stop + 1) // 2
-    for g in range(cuda.blockIdx.y, out.shape[1], cuda.gridDim.y):
-        theta = cell_theta[item_cell0[i] + g]
-        sigma = cell_sigma[item_cell0[i] + g]
+    theta = cell_theta[item_cell0[i]]
+    sigma = cell_sigma[item_cell0[i]]
+    inv_sigma = 1.0 / sigma
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for p in range(first_pair + t, end_pair, THREADS):
+        e0, e1 = normal_pair(k0, k1, np.uint64(p), rep, stream, coefficients)
+        samples = 2 if 2 * p + 1 < stop else 1  # odd N: the last pair's second normal is not a sample
+        for h in range(samples):
+            a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, e0 if h == 0 else e1, theta, sigma, inv_sigma, k)
+    lane_sums(partial, t, t, THREADS, a0, a1, a2, a3)
+    if t < 4:
+        out[i, 0, t] = partial[t, 0]
+
+
+def _chunk_sums_shared(
+    k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_stop, cell_theta, cell_sigma, coefficients, cells, out
+):
+    """One block per (chunk item, tile of ``cells`` cells of its group): the normals drawn once per tile.
+
+    Thread ``t`` is lane ``t % lanes`` of the tile's cell ``t // lanes`` (``lanes = THREADS // cells``).
+    Each pass, every thread draws one pair into shared memory; then each thread adds, for its cell,
+    the terms of the pass's samples ``lane, lane + lanes, ...``. A cell's lanes are added in a
+    fixed tree at the end.
+    """
+    i = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    z = cuda.shared.array((THREADS, 2), np.float64)  # the pass's samples, in order
+    partial = cuda.shared.array((4, THREADS), np.float64)
+    width = out.shape[1]
+    lanes = THREADS // cells
+    c = t // lanes
+    lane = t % lanes
+    rep = np.uint64(item_rep[i])
+    stream = np.uint64(item_stream[i])
+    start = item_start[i]  # even: chunks start on even samples
+    stop = item_stop[i]
+    end_pair = (stop + 1) // 2
+    for tile in range(cuda.blockIdx.y, -(-width // cells), cuda.gridDim.y):
+        g = tile * cells + c
+        active = g < width  # the last tile may be part-empty; its spare threads still draw
+        theta = cell_theta[item_cell0[i] + g] if active else 0.0
+        sigma = cell_sigma[item_cell0[i] + g] if active else 1.0
         inv_sigma = 1.0 / sigma
         a0 = 0.0
         a1 = 0.0
         a2 = 0.0
         a3 = 0.0
-        for p in range(first_pair + t, end_pair, THREADS):
-            e0, e1 = normal_pair(k0, k1, np.uint64(p), rep, stream, coefficients)
-            samples = 2 if 2 * p + 1 < stop else 1  # odd N: the last pair's second normal is not a sample
-            for h in range(samples):
-                e = e0 if h == 0 else e1
-                x = theta + sigma * e
-                t0, t1, t2, t3 = sample_terms(value(CODE, x, k), derivative(CODE, x, k), e, inv_sigma)
-                a0 += t0
-                a1 += t1
-                a2 += t2
-                a3 += t3
-        partial[0, t] = a0
-        partial[1, t] = a1
-        partial[2, t] = a2
-        partial[3, t] = a3
-        cuda.syncthreads()
-        half = THREADS // 2
-        while half > 0:
-            if t < half:
-                for q in range(4):
-                    partial[q, t] += partial[q, t + half]
+        for s0 in range(start, stop, 2 * THREADS):
+            p = s0 // 2 + t
+            if p < end_pair:
+                z[t, 0], z[t, 1] = normal_pair(k0, k1, np.uint64(p), rep, stream, coefficients)
             cuda.syncthreads()
-            half //= 2
-        if t < 4:
-            out[i, g, t] = partial[t, 0]
-        cuda.syncthreads()  # partial is reused for the next cell
+            n = min(2 * THREADS, stop - s0)  # odd N: a last pair's second normal is left out
+            j = lane if active else n
+            while j < n:  # a range() with a step known only at run time would divide for its trip count
+                a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, z[j >> 1, j & 1], theta, sigma, inv_sigma, k)
+                j += lanes
+            cuda.syncthreads()  # z is redrawn next pass
+        lane_sums(partial, t, lane, lanes, a0, a1, a2, a3)
+        if active and lane == 0:
+            for q in range(4):
+                out[i, g, q] = partial[q, t]
+        cuda.syncthreads()  # partial is reused for the next tile
+
+
+def tile_cells(width: int, threads: int) -> int:
+    """Cells per block of :func:`_chunk_sums_shared` for a group of ``width`` cells: a power of two, at most ``threads``."""
+    return min(1 << (width - 1).bit_length(), threads)
 
 
 def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
@@ -251,10 +323,16 @@ def _compile(src, **names):
     return _cuda().jit(rebind(src, **names))
 
 
+class Kernels(NamedTuple):
+    chunk_sums: object  # one-cell groups
+    chunk_sums_shared: object  # groups of several cells (common random numbers)
+    unit_states: object
+
+
 _kernels: dict = {}
 
 
-def _build(objective: Objective, h: _Device, threads: int):
+def _build(objective: Objective, h: _Device, threads: int) -> Kernels:
     value_fn, derivative_fn = h.value, h.derivative
     if not objective.is_builtin:
         value_fn = device(objectives.user_value, user_f=device(objective.f))
@@ -263,26 +341,19 @@ def _build(objective: Objective, h: _Device, threads: int):
         else:
             derivative_fn = device(objectives.user_derivative, user_df=device(objective.df))
     cu = _cuda()
-    chunk = _compile(
-        _chunk_sums,
-        cuda=cu,
-        CODE=objective.code if objective.is_builtin else USER,
-        THREADS=threads,
-        normal_pair=h.normal_pair,
-        sample_terms=h.sample_terms,
-        value=value_fn,
-        derivative=derivative_fn,
-    )
-    return chunk, _compile(_unit_states, cuda=cu, merge=h.merge)
+    code = objective.code if objective.is_builtin else USER
+    add_sample = device(_add_sample, CODE=code, sample_terms=h.sample_terms, value=value_fn, derivative=derivative_fn)
+    names = dict(cuda=cu, THREADS=threads, normal_pair=h.normal_pair, add_sample=add_sample, lane_sums=device(_lane_sums, cuda=cu))
+    return Kernels(_compile(_chunk_sums, **names), _compile(_chunk_sums_shared, **names), _compile(_unit_states, cuda=cu, merge=h.merge))
 
 
-def kernels(objective: Objective):
-    """The (chunk_sums, unit_states) kernels for ``objective``, built once per process."""
+def kernels(objective: Objective) -> Kernels:
+    """The kernels for ``objective``, built once per process."""
     key = (objective.code if objective.is_builtin else (id(objective.f), id(objective.df)), THREADS)
     if key not in _kernels:
         # the entry keeps the user's functions alive while their id is the key
-        _kernels[key] = (*_build(objective, helpers(), THREADS), objective)
-    return _kernels[key][:2]
+        _kernels[key] = (_build(objective, helpers(), THREADS), objective)
+    return _kernels[key][0]
 
 
 @contextlib.contextmanager
@@ -302,35 +373,35 @@ def _compile_for(cc):
         dispatcher.get_current_device = real
 
 
-def signatures():
-    """The argument types :func:`compute_units` launches the two kernels with."""
+def signatures() -> Kernels:
+    """The argument types :func:`compute_units` launches each kernel with."""
     from numba import types as nt
 
     i64, f64 = nt.int64[::1], nt.float64[::1]
     coefficients = nt.UniTuple(nt.float64, len(elementary.COEFFICIENTS))
-    chunk = (nt.uint64, nt.uint64, nt.float64, i64, i64, i64, i64, i64, f64, f64, coefficients, nt.float64[:, :, ::1])
-    states = (nt.float64[:, :, ::1], i64, i64, i64, nt.float64[:, :, :, ::1])
-    return chunk, states
+    inputs = (nt.uint64, nt.uint64, nt.float64, i64, i64, i64, i64, i64, f64, f64, coefficients)
+    sums = nt.float64[:, :, ::1]
+    states = (sums, i64, i64, i64, nt.float64[:, :, :, ::1])
+    return Kernels((*inputs, sums), (*inputs, nt.int64, sums), states)
 
 
-def ptx(objective: Objective, cc: tuple[int, int] = (9, 0)) -> tuple[str, str]:
-    """PTX of the two kernels for ``objective`` and compute capability ``cc`` (no GPU needed).
+def ptx(objective: Objective, cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
+    """PTX of each kernel for ``objective`` and compute capability ``cc``, by kernel name (no GPU needed).
 
     Compiling to PTX runs numba's typing and lowering and NVVM, so any error
     a real launch would meet at compile time shows here.
     """
-    sig_chunk, sig_states = signatures()
     compile_ptx = _cuda().compile_ptx
     with _compile_for(cc):  # fresh device functions, so nothing compiled for cc reaches a real launch
-        chunk, states = _build(objective, _Device(), THREADS)
-        return compile_ptx(chunk.py_func, sig_chunk, cc=cc)[0], compile_ptx(states.py_func, sig_states, cc=cc)[0]
+        built = _build(objective, _Device(), THREADS)
+        return {k.py_func.__name__: compile_ptx(k.py_func, sig, cc=cc)[0] for k, sig in zip(built, signatures(), strict=True)}
 
 
 def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x terms x 5) of the units of ``plan``, on the GPU."""
     cuda = _cuda()
     threads = THREADS
-    chunk_sums, unit_states = kernels(objective)
+    built = kernels(objective)
     k0, k1 = philox.seed_key(seed)
     k = float(objective.k) if objective.is_builtin else 0.0
     item_unit, item_rep, item_start, item_stop, offset = chunk_items(plan)
@@ -340,8 +411,7 @@ def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan:
         return out
     to = cuda.to_device
     sums = cuda.device_array((items, width, N_TERMS))
-    grid = (items, min(width, 65535))
-    chunk_sums[grid, threads](
+    inputs = (
         k0,
         k1,
         k,
@@ -353,9 +423,14 @@ def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan:
         to(np.ascontiguousarray(cell_theta, dtype=np.float64)),
         to(np.ascontiguousarray(cell_sigma, dtype=np.float64)),
         elementary.COEFFICIENTS,
-        sums,
     )
+    if width == 1:
+        built.chunk_sums[items, threads](*inputs, sums)
+    else:
+        cells = tile_cells(width, threads)
+        built.chunk_sums_shared[(items, min(-(-width // cells), MAX_GRID_Y)), threads](*inputs, cells, sums)
     states = cuda.device_array(out.shape)
     n_threads = plan.size * width * N_TERMS
-    unit_states[-(-n_threads // 128), 128](sums, to(offset), to(np.ascontiguousarray(plan.nrep)), to(np.ascontiguousarray(plan.n)), states)
+    unit_inputs = to(offset), to(np.ascontiguousarray(plan.nrep)), to(np.ascontiguousarray(plan.n))
+    built.unit_states[-(-n_threads // 128), 128](sums, *unit_inputs, states)
     return states.copy_to_host()

@@ -62,6 +62,16 @@ CASES = {
     "square, common random numbers": dict(
         objective="square", N=[5, 130], theta=[-1.0, 2.0], sigma=[0.5, 1.5], reps=2, seed=9, common_random_numbers=True
     ),
+    # under the simulator 8 threads: tiles of 8 cells, the second holding one; passes of 16 samples
+    "cos, common random numbers over two tiles": dict(
+        objective={"name": "cos", "k": 0.8},
+        N=[7, 150],
+        theta=[-1.0, 0.0, 1.5],
+        sigma=[0.5, 1.0, 2.0],
+        reps=2,
+        seed=3,
+        common_random_numbers=True,
+    ),
     "exp_quadratic, one estimator and wrt": dict(
         objective={"name": "exp_quadratic", "k": 0.3}, estimators=["pathwise"], wrt=["sigma"], N=[65], sigma=[0.5, 2.0], reps=4
     ),
@@ -75,6 +85,20 @@ def test_cuda_backend_matches_cpu(case, small_chunks):
     assert got.attrs["backend"] == got.attrs["kernels"] == "cuda"
     assert got.attrs["device"] == gpu.device_name()
     assert_close_to_cpu(got, gradsweep.sweep(backend="cpu", **cfg))
+
+
+def test_a_block_loops_over_the_tiles_the_grid_leaves_out(small_chunks, monkeypatch):
+    cfg = CASES["cos, common random numbers over two tiles"]
+    expected = gradsweep.sweep(backend="cuda", **cfg)
+    monkeypatch.setattr(gpu, "MAX_GRID_Y", 1)
+    got = gradsweep.sweep(backend="cuda", **cfg)
+    for v in ("count", "mean", "m2", "m3", "m4"):
+        np.testing.assert_array_equal(got[v].values, expected[v].values)
+
+
+@pytest.mark.parametrize(("width", "cells"), [(2, 2), (3, 4), (8, 8), (9, 8), (400, 8)])
+def test_tiles_are_powers_of_two_up_to_a_block(width, cells):
+    assert gpu.tile_cells(width, 8) == cells
 
 
 def cube(x):
