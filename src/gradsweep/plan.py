@@ -35,16 +35,16 @@ BATCH_SAMPLES = 1 << 25
 BATCH_ITEMS = 1 << 18
 
 
-def chunk_size(n: int) -> int:
-    """Samples per chunk for replicates of ``n`` samples (even)."""
-    if n <= CHUNK * MAX_CHUNKS:
-        return CHUNK
-    size = -(-n // MAX_CHUNKS)
-    return size + (size & 1)
+def chunk_size(n):
+    """Samples per chunk for replicates of ``n`` samples (even); ``n`` an int or an array of them."""
+    n = np.asarray(n, dtype=np.int64)
+    grown = -(-n // MAX_CHUNKS)
+    return np.where(n <= CHUNK * MAX_CHUNKS, CHUNK, grown + (grown & 1))
 
 
-def chunks(n: int) -> int:
-    return -(-n // chunk_size(n))
+def chunks(n):
+    """Chunks per replicate of ``n`` samples."""
+    return -(-np.asarray(n, dtype=np.int64) // chunk_size(n))
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Plan:
 
     def items(self) -> np.ndarray:
         """Chunk items of each unit."""
-        return self.nrep * np.array([chunks(int(n)) for n in self.n], dtype=np.int64)
+        return self.nrep * chunks(self.n)
 
     def take(self, index) -> Plan:
         return Plan(self.cell0[index], self.stream[index], self.rep0[index], self.nrep[index], self.n[index], self.width)
@@ -132,18 +132,15 @@ def chunk_items(plan: Plan) -> tuple[np.ndarray, ...]:
     Returns ``item_unit, item_rep, item_start, item_stop`` and ``unit_offset``,
     where the items of unit u are ``unit_offset[u] : unit_offset[u+1]``.
     """
-    units, reps, starts, stops = [], [], [], []
-    for u in range(plan.size):
-        n = int(plan.n[u])
-        size = chunk_size(n)
-        edges = np.arange(0, n, size, dtype=np.int64)
-        k = edges.size
-        nrep = int(plan.nrep[u])
-        units.append(np.full(k * nrep, u, dtype=np.int64))
-        reps.append(np.repeat(np.arange(plan.rep0[u], plan.rep0[u] + nrep, dtype=np.int64), k))
-        starts.append(np.tile(edges, nrep))
-        stops.append(np.tile(np.minimum(edges + size, n), nrep))
-    counts = np.array([a.size for a in units], dtype=np.int64)
-    offset = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    cat = lambda a: np.concatenate(a) if a else np.empty(0, np.int64)  # noqa: E731
-    return cat(units), cat(reps), cat(starts), cat(stops), offset
+    size = chunk_size(plan.n)
+    per_rep = -(-plan.n // size)
+    counts = per_rep * plan.nrep
+    offset = np.zeros(plan.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offset[1:])
+    item_unit = np.repeat(np.arange(plan.size, dtype=np.int64), counts)
+    within = np.arange(offset[-1], dtype=np.int64) - offset[item_unit]  # the item's place in its unit
+    per_rep, size = per_rep[item_unit], size[item_unit]
+    item_rep = plan.rep0[item_unit] + within // per_rep
+    item_start = within % per_rep * size
+    item_stop = np.minimum(item_start + size, plan.n[item_unit])
+    return item_unit, item_rep, item_start, item_stop, offset

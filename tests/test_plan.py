@@ -1,0 +1,35 @@
+"""How a plan cuts replicates into chunk items: every sample once, in order, in even-starting chunks."""
+
+import numpy as np
+import pytest
+
+from gradsweep import plan
+
+
+@pytest.mark.parametrize("crn", [False, True], ids=["one cell per stream", "common random numbers"])
+def test_chunk_items_cover_every_replicate_in_order(monkeypatch, crn):
+    monkeypatch.setattr(plan, "CHUNK", 8)
+    monkeypatch.setattr(plan, "MAX_CHUNKS", 4)  # replicates above 32 samples get larger chunks
+    monkeypatch.setattr(plan, "UNIT_SAMPLES", 200)  # several units per group
+    N = np.array([1, 7, 32, 33, 101])
+    p = plan.make_plan((N.size, 2, 1), N, 5, 9, crn)
+    item_unit, item_rep, item_start, item_stop, offset = plan.chunk_items(p)
+    np.testing.assert_array_equal(np.diff(offset), p.items())
+    for u in range(p.size):
+        items = slice(offset[u], offset[u + 1])
+        assert (item_unit[items] == u).all()
+        reps, starts, stops = item_rep[items], item_start[items], item_stop[items]
+        np.testing.assert_array_equal(np.unique(reps), np.arange(p.rep0[u], p.rep0[u] + p.nrep[u]))
+        assert (np.diff(reps) >= 0).all()  # replicates in order, each one's chunks together
+        n = p.n[u]
+        for r in np.unique(reps):
+            a, b = starts[reps == r], stops[reps == r]
+            assert a[0] == 0 and b[-1] == n and (a[1:] == b[:-1]).all()  # [0, n) exactly, in order
+            assert (a % 2 == 0).all() and (b > a).all() and a.size <= plan.MAX_CHUNKS
+            assert (b[:-1] - a[:-1] == plan.chunk_size(n)).all()
+
+
+def test_an_empty_plan_has_no_items():
+    p = plan.make_plan((1, 1, 1), np.array([10]), 0, 0)
+    item_unit, *_, offset = plan.chunk_items(p)
+    assert item_unit.size == 0 and offset.tolist() == [0]
