@@ -14,6 +14,10 @@ it that adds the drawn samples' terms for a cell. From those, a ceiling on
 * occupancy from the registers per thread (65536 per SM, 2048 threads at most),
   which says how much latency the warps can hide, not a rate.
 
+The counts are of the code, not of its execution: a rarely taken path inside
+the loop (the slow paths of sqrt and of cos's range reduction) counts, and a
+loop inside the counted one counts once.
+
 ``UMOV`` counts moves of literals into uniform registers: 64-bit constants
 that a DFMA cannot take as an immediate, two moves each, redone on every use
 in the loop. ``ULDC`` counts loads of kernel arguments into uniform registers,
@@ -139,32 +143,37 @@ def main() -> None:
     print("# The CUDA chunk kernels on sm_90, from their machine code\n")
     print("Written by `make gpu-static` (`python bench/gpu_static.py`); no GPU involved. Ceilings for an H100")
     print(f"SXM: instruction issue {ISSUE_PER_S:.3g} thread-instructions/s, FP64 {FP64_PER_S:.3g} operations/s.\n")
-    print("## One cell per stream (`_chunk_sums`)\n")
-    print("One iteration of the sample loop draws one Philox block (two samples) and adds their terms.\n")
+    print("## One cell per stream\n")
+    print("`_chunk_sums` runs chunks with a block each; `_chunk_sums_per_thread` runs chunks of at most")
+    print(f"{gpu.SMALL * gpu.THREADS} samples with a thread each. One iteration of the sample loop draws one Philox block")
+    print("(two samples) and adds their terms.\n")
     print(
-        "| objective | registers | spills (bytes) | occupancy | loop instructions | FP64 ops | IMAD.WIDE | UMOV | ULDC | "
+        "| objective | kernel | registers | spills (bytes) | occupancy | loop instructions | FP64 ops | IMAD.WIDE | UMOV | ULDC | "
         "issue ceiling (samples/s) | FP64 ceiling (samples/s) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     shared_rows = []
     for spec in OBJECTIVES:
         objective = make_objective(spec)
         texts = gpu.ptx(objective, cc=(9, 0))
-        head, ops, loops = build(objective, texts["_chunk_sums"])
-        first, last = sample_loop(ops, loops)
-        body = ops[first : last + 1]
-        count = collections.Counter(op.split(".")[0] for op in body)
-        row = [
-            *head,
-            str(len(body)),
-            str(fp64(body)),
-            str(sum(op.startswith("IMAD.WIDE") for op in body)),
-            str(count["UMOV"]),
-            str(count["ULDC"]),
-            f"{2 * ISSUE_PER_S / len(body):.3g}",
-            f"{2 * FP64_PER_S / fp64(body):.3g}",
-        ]
-        print("| " + " | ".join(row) + " |")
+        for kernel in ("_chunk_sums", "_chunk_sums_per_thread"):
+            head, ops, loops = build(objective, texts[kernel])
+            first, last = sample_loop(ops, loops)
+            body = ops[first : last + 1]
+            count = collections.Counter(op.split(".")[0] for op in body)
+            row = [
+                head[0],
+                f"`{kernel}`",
+                *head[1:],
+                str(len(body)),
+                str(fp64(body)),
+                str(sum(op.startswith("IMAD.WIDE") for op in body)),
+                str(count["UMOV"]),
+                str(count["ULDC"]),
+                f"{2 * ISSUE_PER_S / len(body):.3g}",
+                f"{2 * FP64_PER_S / fp64(body):.3g}",
+            ]
+            print("| " + " | ".join(row) + " |")
         shared_rows.append(shared_row(objective, texts["_chunk_sums_shared"]))
     print("\n## Common random numbers (`_chunk_sums_shared`)\n")
     print(f"A block of {gpu.THREADS} threads draws {gpu.THREADS} Philox blocks per pass into shared memory, once, and")

@@ -41,7 +41,7 @@ def test_every_kernel_compiles_to_ptx_for_sm_90(spec):
     """numba's typing and lowering and NVVM run for real: any compile error of a real launch shows here."""
     objective = Objective("wavy", f=wavy, df=dwavy) if spec == "user" else make_objective(spec)
     texts = gpu.ptx(objective, cc=(9, 0))
-    assert sorted(texts) == ["_chunk_sums", "_chunk_sums_shared", "_unit_states"]
+    assert sorted(texts) == ["_chunk_sums", "_chunk_sums_per_thread", "_chunk_sums_shared", "_unit_states"]
     for name, text in texts.items():
         assert ".target sm_90" in text
         assert re.search(rf"\.entry\s+\w*{name}\w*\(", text), name

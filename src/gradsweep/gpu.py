@@ -8,12 +8,15 @@ device versions (:func:`device`). Only the two bit-casts of
 :mod:`gradsweep.elementary` differ per target: libdevice on a GPU, numpy views
 under numba's simulator (``NUMBA_ENABLE_CUDASIM=1``).
 
-Two kernels per batch, as on the CPU:
+Two steps per batch, as on the CPU:
 
-1. the chunk sums, one thread block per chunk item (and tile of cells):
+1. the chunk sums, for each chunk item (and each cell of its group):
 
-   * :func:`_chunk_sums` — one cell per group: thread ``t`` draws pairs
-     ``t, t + THREADS, ...`` of the chunk and sums their terms in registers;
+   * :func:`_chunk_sums` — one cell per group: a block per chunk; thread ``t``
+     draws pairs ``t, t + THREADS, ...`` and sums their terms in registers;
+   * :func:`_chunk_sums_per_thread` — one cell per group, chunks of at most
+     ``SMALL * THREADS`` samples (small N): a thread per chunk, its samples in
+     order, where a block would keep few of its threads busy;
    * :func:`_chunk_sums_shared` — common random numbers, a group of many
      cells: the block draws THREADS pairs at a time into shared memory, once,
      and its threads, arranged as (cell, lane), add those normals' terms for
@@ -21,16 +24,19 @@ Two kernels per batch, as on the CPU:
      Box-Muller per two cell-samples; here it is one per ``2 * cells``
      (``make gpu-static`` counts both loops).
 
-   Each block adds its threads' sums in a fixed tree.
-2. :func:`_unit_states` — one thread per (unit, cell, term): adds each
-   replicate's chunk sums in chunk order, divides by N and merges the
-   replicate's estimate into a Welford state, in replicate order.
+   A block adds its threads' sums in a fixed tree. Each kernel works out its
+   chunk's replicate and samples from the batch's per-unit arrays
+   (:func:`_item`), so the host prepares and copies O(units) per batch.
+2. :func:`_unit_states` — a block per (unit, cell): each thread adds the chunk
+   sums of a run of consecutive replicates, divides by N and merges the
+   estimates into Welford states in replicate order; the threads' states are
+   merged in a fixed tree.
 
-Every addition happens in an order fixed by the plan (and THREADS), never by
-the scheduling of threads, so repeated runs are bit-identical. They differ
-from the CPU backend only in the order of the additions inside a chunk (and in
-where the compiler fuses a multiply-add): 1e-10 relative or better, which the
-tests check.
+Every addition and merge happens in an order fixed by the plan (and THREADS),
+never by the scheduling of threads, so repeated runs are bit-identical. They
+differ from the CPU backend only in those orders inside a chunk and inside a
+unit (and in where the compiler fuses a multiply-add): 1e-10 relative or
+better, which the tests check.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from ._jit import rebind
 from .config import ConfigError
 from .estimators import N_TERMS
 from .objectives import USER, Objective
-from .plan import Plan, chunk_items
+from .plan import Plan, chunk_size
 
 #: Threads per block of the chunk-sum kernel (a power of two: the block reduction halves it).
 #: Read when a kernel is compiled; the simulator tests use fewer (each simulated thread is a Python thread).
@@ -55,6 +61,8 @@ THREADS = 128
 #: Batches for the GPU are larger than the CPU's, to fill the device (see plan.Plan.batches).
 BATCH_SAMPLES = 1 << 31
 BATCH_ITEMS = 1 << 20
+#: Chunk items of at most SMALL * THREADS samples (one-cell groups) get a thread each, not a block.
+SMALL = 8
 #: Blocks along a grid's y axis at most (CUDA's limit); the shared kernel's blocks loop over further tiles.
 MAX_GRID_Y = 65535
 INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
@@ -170,8 +178,30 @@ def helpers() -> _Device:
 # --- kernels --------------------------------------------------------------------------------------
 # The kernel sources below refer to these globals; _compile binds them per kernel (CODE, the
 # objective's code, becomes a compile-time constant, as in the CPU kernels).
-cuda = normal_pair = sample_terms = value = derivative = merge = add_sample = lane_sums = None
+cuda = normal_pair = sample_terms = value = derivative = merge = None
+add_sample = pair_sums = lane_sums = item = None
 CODE = USER
+
+# A batch's chunk items are numbered as plan.chunk_items numbers them, and each kernel works
+# out its item's replicate and samples from per-unit arrays (the "units" arguments below:
+# unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n), so what the host prepares and
+# copies per batch grows with its units, not its items.
+
+
+def _item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n):
+    """Unit, replicate and samples ``start .. stop - 1`` of chunk item ``i`` (as plan.chunk_items has them)."""
+    lo = 0
+    hi = unit_offset.size - 2
+    while lo < hi:  # the last unit whose first item is at most i
+        mid = (lo + hi + 1) // 2
+        if unit_offset[mid] <= i:
+            lo = mid
+        else:
+            hi = mid - 1
+    within = i - unit_offset[lo]
+    per_rep = unit_per_rep[lo]
+    start = within % per_rep * unit_size[lo]
+    return lo, unit_rep0[lo] + within // per_rep, start, min(start + unit_size[lo], unit_n[lo])
 
 
 def _add_sample(a0, a1, a2, a3, e, theta, sigma, inv_sigma, k):
@@ -179,6 +209,23 @@ def _add_sample(a0, a1, a2, a3, e, theta, sigma, inv_sigma, k):
     x = theta + sigma * e
     t0, t1, t2, t3 = sample_terms(value(CODE, x, k), derivative(CODE, x, k), e, inv_sigma)
     return a0 + t0, a1 + t1, a2 + t2, a3 + t3
+
+
+def _pair_sums(k0, k1, k, coefficients, rep, stream, cell, cell_theta, cell_sigma, first_pair, step, stop):
+    """The four term sums of ``cell`` over the pairs ``first_pair, first_pair + step, ...`` of samples below ``stop``."""
+    theta = cell_theta[cell]
+    sigma = cell_sigma[cell]
+    inv_sigma = 1.0 / sigma
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for p in range(first_pair, (stop + 1) // 2, step):
+        e0, e1 = normal_pair(k0, k1, np.uint64(p), np.uint64(rep), np.uint64(stream), coefficients)
+        a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, e0, theta, sigma, inv_sigma, k)
+        if 2 * p + 1 < stop:  # odd N: the last pair's second normal is not a sample
+            a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, e1, theta, sigma, inv_sigma, k)
+    return a0, a1, a2, a3
 
 
 def _lane_sums(partial, t, lane, lanes, a0, a1, a2, a3):
@@ -200,41 +247,59 @@ def _lane_sums(partial, t, lane, lanes, a0, a1, a2, a3):
         half //= 2
 
 
-def _chunk_sums(k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_stop, cell_theta, cell_sigma, coefficients, out):
-    """One block per chunk item of a one-cell group: the chunk's four term sums, reduced in a fixed tree.
+# fmt: off
+def _chunk_sums(
+    k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
+    cell_theta, cell_sigma, coefficients, out,
+):
+    # fmt: on
+    """One block per chunk item ``first + blockIdx.x`` of a one-cell group: its four term sums, in a fixed tree.
 
+    Thread ``t`` draws pairs ``t, t + THREADS, ...`` of the chunk and adds their terms in registers.
     ``coefficients`` are :data:`gradsweep.elementary.COEFFICIENTS`, given as an argument: each use
     in the loop then costs one load from the constant bank, where a literal costs two moves and
     more registers (``make gpu-static`` counted 304 -> 280 instructions per Philox block).
     """
-    i = cuda.blockIdx.x
+    i = first + cuda.blockIdx.x
     t = cuda.threadIdx.x
     partial = cuda.shared.array((4, THREADS), np.float64)
-    rep = np.uint64(item_rep[i])
-    stream = np.uint64(item_stream[i])
-    stop = item_stop[i]
-    first_pair = item_start[i] // 2  # chunks start on even samples
-    end_pair = (stop + 1) // 2
-    theta = cell_theta[item_cell0[i]]
-    sigma = cell_sigma[item_cell0[i]]
-    inv_sigma = 1.0 / sigma
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    for p in range(first_pair + t, end_pair, THREADS):
-        e0, e1 = normal_pair(k0, k1, np.uint64(p), rep, stream, coefficients)
-        samples = 2 if 2 * p + 1 < stop else 1  # odd N: the last pair's second normal is not a sample
-        for h in range(samples):
-            a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, e0 if h == 0 else e1, theta, sigma, inv_sigma, k)
+    u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
+    cell = unit_cell0[u]
+    a0, a1, a2, a3 = pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell, cell_theta, cell_sigma, start // 2 + t, THREADS, stop)
     lane_sums(partial, t, t, THREADS, a0, a1, a2, a3)
     if t < 4:
         out[i, 0, t] = partial[t, 0]
 
 
-def _chunk_sums_shared(
-    k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_stop, cell_theta, cell_sigma, coefficients, cells, out
+# fmt: off
+def _chunk_sums_per_thread(
+    k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
+    cell_theta, cell_sigma, coefficients, end, out,
 ):
+    # fmt: on
+    """One thread per chunk item ``first + cuda.grid(1)`` (up to ``end``) of a one-cell group, its samples in order.
+
+    For items of at most SMALL * THREADS samples, where a block of THREADS threads would mostly
+    idle (a replicate of 10 samples keeps 5 of 128 busy) and then spend a tree on four sums.
+    """
+    i = first + cuda.grid(1)
+    if i >= end:
+        return
+    u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
+    cell = unit_cell0[u]
+    a0, a1, a2, a3 = pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell, cell_theta, cell_sigma, start // 2, 1, stop)
+    out[i, 0, 0] = a0
+    out[i, 0, 1] = a1
+    out[i, 0, 2] = a2
+    out[i, 0, 3] = a3
+
+
+# fmt: off
+def _chunk_sums_shared(
+    k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
+    cell_theta, cell_sigma, coefficients, cells, out,
+):
+    # fmt: on
     """One block per (chunk item, tile of ``cells`` cells of its group): the normals drawn once per tile.
 
     Thread ``t`` is lane ``t % lanes`` of the tile's cell ``t // lanes`` (``lanes = THREADS // cells``).
@@ -242,7 +307,7 @@ def _chunk_sums_shared(
     the terms of the pass's samples ``lane, lane + lanes, ...``. A cell's lanes are added in a
     fixed tree at the end.
     """
-    i = cuda.blockIdx.x
+    i = first + cuda.blockIdx.x
     t = cuda.threadIdx.x
     z = cuda.shared.array((THREADS, 2), np.float64)  # the pass's samples, in order
     partial = cuda.shared.array((4, THREADS), np.float64)
@@ -250,25 +315,24 @@ def _chunk_sums_shared(
     lanes = THREADS // cells
     c = t // lanes
     lane = t % lanes
-    rep = np.uint64(item_rep[i])
-    stream = np.uint64(item_stream[i])
-    start = item_start[i]  # even: chunks start on even samples
-    stop = item_stop[i]
+    u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
+    stream = np.uint64(unit_stream[u])
+    cell0 = unit_cell0[u]
     end_pair = (stop + 1) // 2
     for tile in range(cuda.blockIdx.y, -(-width // cells), cuda.gridDim.y):
         g = tile * cells + c
         active = g < width  # the last tile may be part-empty; its spare threads still draw
-        theta = cell_theta[item_cell0[i] + g] if active else 0.0
-        sigma = cell_sigma[item_cell0[i] + g] if active else 1.0
+        theta = cell_theta[cell0 + g] if active else 0.0
+        sigma = cell_sigma[cell0 + g] if active else 1.0
         inv_sigma = 1.0 / sigma
         a0 = 0.0
         a1 = 0.0
         a2 = 0.0
         a3 = 0.0
-        for s0 in range(start, stop, 2 * THREADS):
+        for s0 in range(start, stop, 2 * THREADS):  # chunks start on even samples
             p = s0 // 2 + t
             if p < end_pair:
-                z[t, 0], z[t, 1] = normal_pair(k0, k1, np.uint64(p), rep, stream, coefficients)
+                z[t, 0], z[t, 1] = normal_pair(k0, k1, np.uint64(p), np.uint64(rep), stream, coefficients)
             cuda.syncthreads()
             n = min(2 * THREADS, stop - s0)  # odd N: a last pair's second normal is left out
             j = lane if active else n
@@ -289,33 +353,58 @@ def tile_cells(width: int, threads: int) -> int:
 
 
 def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
-    """One thread per (unit, cell, term): chunk sums -> replicate estimates -> Welford state."""
-    width = sums.shape[1]
-    idx = cuda.grid(1)
-    if idx >= unit_nrep.size * width * 4:
-        return
-    u = idx // (width * 4)
-    g = (idx // 4) % width
-    t = idx % 4
+    """One block per (unit, cell): chunk sums -> replicate estimates -> Welford states of the four terms.
+
+    Thread ``r`` pushes its own run of consecutive replicates, in order, into four states;
+    the threads' states are then merged in a fixed tree. A unit may hold millions of
+    replicates of a small N: one thread pushing them all would hold up the whole batch.
+    """
+    u = cuda.blockIdx.x
+    r = cuda.threadIdx.x
+    state = cuda.shared.array((5, 4, THREADS), np.float64)
     nrep = unit_nrep[u]
     per_rep = (unit_offset[u + 1] - unit_offset[u]) // nrep
     inv_n = 1.0 / unit_n[u]
-    n = 0.0
-    m = 0.0
-    m2 = 0.0
-    m3 = 0.0
-    m4 = 0.0
-    for r in range(nrep):
-        first = unit_offset[u] + r * per_rep
-        total = 0.0
-        for j in range(first, first + per_rep):
-            total += sums[j, g, t]
-        n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, total * inv_n, 0.0, 0.0, 0.0)
-    out[u, g, t, 0] = n
-    out[u, g, t, 1] = m
-    out[u, g, t, 2] = m2
-    out[u, g, t, 3] = m3
-    out[u, g, t, 4] = m4
+    run = -(-nrep // THREADS)
+    for g in range(cuda.blockIdx.y, sums.shape[1], cuda.gridDim.y):
+        for q in range(4):
+            n = 0.0
+            m = 0.0
+            m2 = 0.0
+            m3 = 0.0
+            m4 = 0.0
+            for rep in range(r * run, min(r * run + run, nrep)):
+                first = unit_offset[u] + rep * per_rep
+                total = 0.0
+                for j in range(first, first + per_rep):
+                    total += sums[j, g, q]
+                n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, total * inv_n, 0.0, 0.0, 0.0)
+            state[0, q, r] = n
+            state[1, q, r] = m
+            state[2, q, r] = m2
+            state[3, q, r] = m3
+            state[4, q, r] = m4
+        cuda.syncthreads()
+        half = THREADS // 2
+        while half > 0:
+            if r < half:
+                for q in range(4):
+                    b = r + half
+                    n, m, m2, m3, m4 = merge(
+                        state[0, q, r], state[1, q, r], state[2, q, r], state[3, q, r], state[4, q, r],
+                        state[0, q, b], state[1, q, b], state[2, q, b], state[3, q, b], state[4, q, b],
+                    )  # fmt: skip
+                    state[0, q, r] = n
+                    state[1, q, r] = m
+                    state[2, q, r] = m2
+                    state[3, q, r] = m3
+                    state[4, q, r] = m4
+            cuda.syncthreads()
+            half //= 2
+        if r < 4:
+            for f in range(5):
+                out[u, g, r, f] = state[f, r, 0]
+        cuda.syncthreads()  # state is reused for the next cell
 
 
 def _compile(src, **names):
@@ -324,7 +413,8 @@ def _compile(src, **names):
 
 
 class Kernels(NamedTuple):
-    chunk_sums: object  # one-cell groups
+    chunk_sums: object  # one-cell groups, items of more than SMALL samples
+    chunk_sums_per_thread: object  # one-cell groups, items of at most SMALL samples
     chunk_sums_shared: object  # groups of several cells (common random numbers)
     unit_states: object
 
@@ -342,9 +432,22 @@ def _build(objective: Objective, h: _Device, threads: int) -> Kernels:
             derivative_fn = device(objectives.user_derivative, user_df=device(objective.df))
     cu = _cuda()
     code = objective.code if objective.is_builtin else USER
-    add_sample = device(_add_sample, CODE=code, sample_terms=h.sample_terms, value=value_fn, derivative=derivative_fn)
-    names = dict(cuda=cu, THREADS=threads, normal_pair=h.normal_pair, add_sample=add_sample, lane_sums=device(_lane_sums, cuda=cu))
-    return Kernels(_compile(_chunk_sums, **names), _compile(_chunk_sums_shared, **names), _compile(_unit_states, cuda=cu, merge=h.merge))
+    add_sample_fn = device(_add_sample, CODE=code, sample_terms=h.sample_terms, value=value_fn, derivative=derivative_fn)
+    names = dict(
+        cuda=cu,
+        THREADS=threads,
+        normal_pair=h.normal_pair,
+        add_sample=add_sample_fn,
+        pair_sums=device(_pair_sums, normal_pair=h.normal_pair, add_sample=add_sample_fn),
+        lane_sums=device(_lane_sums, cuda=cu),
+        item=device(_item),
+    )
+    return Kernels(
+        _compile(_chunk_sums, **names),
+        _compile(_chunk_sums_per_thread, **names),
+        _compile(_chunk_sums_shared, **names),
+        _compile(_unit_states, cuda=cu, THREADS=threads, merge=h.merge),
+    )
 
 
 def kernels(objective: Objective) -> Kernels:
@@ -379,10 +482,10 @@ def signatures() -> Kernels:
 
     i64, f64 = nt.int64[::1], nt.float64[::1]
     coefficients = nt.UniTuple(nt.float64, len(elementary.COEFFICIENTS))
-    inputs = (nt.uint64, nt.uint64, nt.float64, i64, i64, i64, i64, i64, f64, f64, coefficients)
+    inputs = (nt.uint64, nt.uint64, nt.float64, nt.int64, *(i64,) * 7, f64, f64, coefficients)
     sums = nt.float64[:, :, ::1]
     states = (sums, i64, i64, i64, nt.float64[:, :, :, ::1])
-    return Kernels((*inputs, sums), (*inputs, nt.int64, sums), states)
+    return Kernels((*inputs, sums), (*inputs, nt.int64, sums), (*inputs, nt.int64, sums), states)
 
 
 def ptx(objective: Objective, cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
@@ -397,6 +500,13 @@ def ptx(objective: Objective, cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
         return {k.py_func.__name__: compile_ptx(k.py_func, sig, cc=cc)[0] for k, sig in zip(built, signatures(), strict=True)}
 
 
+def runs(flags: np.ndarray) -> list[tuple[int, int, bool]]:
+    """Maximal runs ``(first, stop, flag)`` of equal consecutive ``flags``."""
+    edges = np.flatnonzero(np.diff(flags)) + 1
+    bounds = [0, *edges.tolist(), flags.size]
+    return [(a, b, bool(flags[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
 def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x terms x 5) of the units of ``plan``, on the GPU."""
     cuda = _cuda()
@@ -404,33 +514,32 @@ def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan:
     built = kernels(objective)
     k0, k1 = philox.seed_key(seed)
     k = float(objective.k) if objective.is_builtin else 0.0
-    item_unit, item_rep, item_start, item_stop, offset = chunk_items(plan)
-    items, width = item_unit.size, plan.width
+    width = plan.width
     out = np.empty((plan.size, width, N_TERMS, 5))
-    if items == 0:
+    if plan.size == 0:
         return out
+    size = chunk_size(plan.n)
+    per_rep = -(-plan.n // size)
+    offset = np.zeros(plan.size + 1, dtype=np.int64)
+    np.cumsum(per_rep * plan.nrep, out=offset[1:])
+    items = int(offset[-1])
     to = cuda.to_device
+    as_device = lambda a: to(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
+    units = [as_device(a) for a in (offset, plan.rep0, per_rep, size, plan.n, plan.cell0, plan.stream)]
+    cells = (to(np.ascontiguousarray(cell_theta, dtype=np.float64)), to(np.ascontiguousarray(cell_sigma, dtype=np.float64)))
     sums = cuda.device_array((items, width, N_TERMS))
-    inputs = (
-        k0,
-        k1,
-        k,
-        to(np.ascontiguousarray(plan.cell0[item_unit])),
-        to(np.ascontiguousarray(plan.stream[item_unit])),
-        to(item_rep),
-        to(item_start),
-        to(item_stop),
-        to(np.ascontiguousarray(cell_theta, dtype=np.float64)),
-        to(np.ascontiguousarray(cell_sigma, dtype=np.float64)),
-        elementary.COEFFICIENTS,
-    )
-    if width == 1:
-        built.chunk_sums[items, threads](*inputs, sums)
+    if width > 1:
+        cells_per_block = tile_cells(width, threads)
+        grid = (items, min(-(-width // cells_per_block), MAX_GRID_Y))
+        built.chunk_sums_shared[grid, threads](k0, k1, k, 0, *units, *cells, elementary.COEFFICIENTS, cells_per_block, sums)
     else:
-        cells = tile_cells(width, threads)
-        built.chunk_sums_shared[(items, min(-(-width // cells), MAX_GRID_Y)), threads](*inputs, cells, sums)
+        for u0, u1, is_small in runs(np.minimum(plan.n, size) <= SMALL * threads):
+            first, end = int(offset[u0]), int(offset[u1])
+            inputs = (k0, k1, k, first, *units, *cells, elementary.COEFFICIENTS)
+            if is_small:
+                built.chunk_sums_per_thread[-(-(end - first) // threads), threads](*inputs, end, sums)
+            else:
+                built.chunk_sums[end - first, threads](*inputs, sums)
     states = cuda.device_array(out.shape)
-    n_threads = plan.size * width * N_TERMS
-    unit_inputs = to(offset), to(np.ascontiguousarray(plan.nrep)), to(np.ascontiguousarray(plan.n))
-    built.unit_states[-(-n_threads // 128), 128](sums, *unit_inputs, states)
+    built.unit_states[(plan.size, min(width, MAX_GRID_Y)), threads](sums, units[0], as_device(plan.nrep), units[4], states)
     return states.copy_to_host()

@@ -26,6 +26,11 @@ def small_chunks(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def simulator_threads(monkeypatch):
-    """Fewer threads per block under the simulator, where every thread is a Python thread."""
+    """Fewer threads per block under the simulator, where every thread is a Python thread.
+
+    Items of up to 16 samples then get a thread each and longer ones a block, so with
+    ``small_chunks`` the cases below run both one-cell kernels.
+    """
     if gpu.simulator():
         monkeypatch.setattr(gpu, "THREADS", 8)
+        monkeypatch.setattr(gpu, "SMALL", 2)

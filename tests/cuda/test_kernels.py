@@ -14,8 +14,8 @@ from gradsweep import elementary, gpu, philox
 from gradsweep.objectives import Objective
 
 STATS = ("mean", "var", "m3", "m4")
-#: GPU and CPU add a chunk's terms in different orders (and may fuse different
-#: multiply-adds); every other step is the same code in the same order.
+#: GPU and CPU add a chunk's terms and merge a unit's replicate estimates in different
+#: orders (and may fuse different multiply-adds); every other step is the same code in the same order.
 RTOL = 1e-10
 
 
@@ -72,6 +72,8 @@ CASES = {
         seed=3,
         common_random_numbers=True,
     ),
+    # under the simulator more replicates in a unit than threads in a block: runs of 3 reps per thread, one thread idle
+    "quadratic, many replicates per unit": dict(objective={"name": "quadratic", "k": 0.5}, N=[3, 20], theta=[0.5], reps=20, seed=1),
     "exp_quadratic, one estimator and wrt": dict(
         objective={"name": "exp_quadratic", "k": 0.3}, estimators=["pathwise"], wrt=["sigma"], N=[65], sigma=[0.5, 2.0], reps=4
     ),
