@@ -179,7 +179,7 @@ def helpers() -> _Device:
 # The kernel sources below refer to these globals; _compile binds them per kernel (CODE, the
 # objective's code, becomes a compile-time constant, as in the CPU kernels).
 cuda = normal_pair = sample_terms = value = derivative = merge = None
-add_sample = pair_sums = lane_sums = item = None
+add_sample = pair_sums = lane_sums = item = store = None
 CODE = USER
 
 # A batch's chunk items are numbered as plan.chunk_items numbers them, and each kernel works
@@ -352,6 +352,15 @@ def tile_cells(width: int, threads: int) -> int:
     return min(1 << (width - 1).bit_length(), threads)
 
 
+def _store(state, q, r, n, m, m2, m3, m4):
+    """Write a Welford state into ``state[:, q, r]``."""
+    state[0, q, r] = n
+    state[1, q, r] = m
+    state[2, q, r] = m2
+    state[3, q, r] = m3
+    state[4, q, r] = m4
+
+
 def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
     """One block per (unit, cell): chunk sums -> replicate estimates -> Welford states of the four terms.
 
@@ -379,11 +388,7 @@ def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
                 for j in range(first, first + per_rep):
                     total += sums[j, g, q]
                 n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, total * inv_n, 0.0, 0.0, 0.0)
-            state[0, q, r] = n
-            state[1, q, r] = m
-            state[2, q, r] = m2
-            state[3, q, r] = m3
-            state[4, q, r] = m4
+            store(state, q, r, n, m, m2, m3, m4)
         cuda.syncthreads()
         half = THREADS // 2
         while half > 0:
@@ -394,11 +399,7 @@ def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
                         state[0, q, r], state[1, q, r], state[2, q, r], state[3, q, r], state[4, q, r],
                         state[0, q, b], state[1, q, b], state[2, q, b], state[3, q, b], state[4, q, b],
                     )  # fmt: skip
-                    state[0, q, r] = n
-                    state[1, q, r] = m
-                    state[2, q, r] = m2
-                    state[3, q, r] = m3
-                    state[4, q, r] = m4
+                    store(state, q, r, n, m, m2, m3, m4)
             cuda.syncthreads()
             half //= 2
         if r < 4:
@@ -413,8 +414,8 @@ def _compile(src, **names):
 
 
 class Kernels(NamedTuple):
-    chunk_sums: object  # one-cell groups, items of more than SMALL samples
-    chunk_sums_per_thread: object  # one-cell groups, items of at most SMALL samples
+    chunk_sums: object  # one-cell groups, chunks of more than SMALL * THREADS samples
+    chunk_sums_per_thread: object  # one-cell groups, chunks of at most SMALL * THREADS samples
     chunk_sums_shared: object  # groups of several cells (common random numbers)
     unit_states: object
 
@@ -446,7 +447,7 @@ def _build(objective: Objective, h: _Device, threads: int) -> Kernels:
         _compile(_chunk_sums, **names),
         _compile(_chunk_sums_per_thread, **names),
         _compile(_chunk_sums_shared, **names),
-        _compile(_unit_states, cuda=cu, THREADS=threads, merge=h.merge),
+        _compile(_unit_states, cuda=cu, THREADS=threads, merge=h.merge, store=device(_store)),
     )
 
 
