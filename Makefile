@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench gpu-static lint clean clean-cache
+.PHONY: demo test bench bench-gpu gpu-static lint clean clean-cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gradsweep needs Python 3.11+"'
@@ -23,6 +23,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest bench --benchmark-enable --benchmark-disable-gc --benchmark-json=results/benchmarks.json -p no:randomly
 	$(PY) bench/summarize.py results/benchmarks.json > results/BENCHMARKS.md
+
+# On a GPU machine: the GPU benchmarks next to the CPU engine measured in the same run.
+# Where gradsweep and its test extra are installed already: make bench-gpu PY=python3 STAMP=
+bench-gpu: $(STAMP)
+	$(PY) -m pytest bench/test_throughput.py bench/test_scaling.py::test_common_random_numbers_grid bench/test_gpu.py \
+		--benchmark-enable --benchmark-disable-gc --benchmark-json=results/benchmarks_gpu.json -p no:randomly
+	$(PY) bench/summarize.py results/benchmarks_gpu.json "make bench-gpu" > results/BENCHMARKS_GPU.md
 
 gpu-static: $(STAMP)
 	$(PY) -m pip install --quiet nvidia-cuda-nvdisasm

@@ -1,4 +1,4 @@
-"""Turn a pytest-benchmark JSON file into results/BENCHMARKS.md (stdout)."""
+"""Turn a pytest-benchmark JSON file into a Markdown table (stdout): ``summarize.py JSON [MAKE_COMMAND]``."""
 
 import json
 import sys
@@ -7,7 +7,9 @@ data = json.load(open(sys.argv[1]))
 m = data["machine_info"]
 cpu = m.get("cpu", {})
 print("# Benchmarks\n")
-print("Written by `make bench` (`pytest bench --benchmark-enable --benchmark-disable-gc`, then `python bench/summarize.py`).")
+made_by = sys.argv[2] if len(sys.argv) > 2 else "make bench"
+print(f"Written by `{made_by}` (`pytest bench ... --benchmark-enable --benchmark-disable-gc`, then `python bench/summarize.py`;")
+print("the Makefile has the whole commands).")
 print("Times are the best round; Python's garbage collector is off while timing, as in `timeit`, so the test process's heap")
 print("does not add its collections to a sweep's fixed cost.")
 print(f"Machine: {cpu.get('brand_raw', m.get('processor', '?'))}, {cpu.get('count', '?')} logical cores, Python {m['python_version']}.")

@@ -1,8 +1,9 @@
 """Samples per second of the CUDA backend on the reference workload, and its ratio to the CPU backend.
 
-Needs a real GPU (skipped, with the reason, elsewhere). ``make bench`` on a GPU
-machine records the device, the rate and ``ratio_to_cpu_engine`` (the CPU
-engine's rate measured in the same run by test_throughput.py). Target on an
+Needs a real GPU (skipped, with the reason, elsewhere). ``make bench-gpu`` on a
+GPU machine records the device, the rate and ``ratio_to_cpu_engine`` (the CPU
+engine's rate measured in the same run by test_throughput.py) in
+results/BENCHMARKS_GPU.md. Target on an
 H100-class GPU: 1e11 samples/s in float64. A second group times a 20 x 20 grid
 with independent streams and with common random numbers, where the GPU draws
 each normal once per tile of cells (``gpu._chunk_sums_shared``).
