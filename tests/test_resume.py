@@ -18,6 +18,7 @@ from gradsweep import cpu, dataset, plan
 from gradsweep.checkpoint import Checkpoint, checkpoint_path
 from gradsweep.cli import main
 from gradsweep.config import Config
+from gradsweep.extend import extend
 
 CFG_TEXT = "objective = { name = 'cos', k = 0.8 }\nN = [50, 3000]\ntheta = [0.0, 1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
 VARS = ("mean", "var", "count", "m2", "m3", "m4")
@@ -130,6 +131,39 @@ def test_sigkill_at_several_moments_then_resume(tmp_path):
     r = subprocess.run([exe, "run", str(cfg_path), "-o", str(out), "--resume"], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     same(xr.open_dataset(out), gradsweep.sweep(Config.from_toml(cfg_path)))
+
+
+def test_an_interrupted_extend_resumes_to_the_same_bits_and_leaves_the_file_alone(tmp_path, monkeypatch, small_batches):
+    cfg = Config.from_toml(_write(tmp_path))
+    path = dataset.write(gradsweep.sweep(cfg), tmp_path / "r.nc")
+    before = path.read_bytes()
+    monkeypatch.setattr(checkpoint_module, "INTERVAL", 0.0)  # a checkpoint after every batch
+    real, calls = cpu.compute_units, []
+
+    def dying(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(cpu, "compute_units", dying)
+    r = CliRunner().invoke(main, ["extend", str(path), "--reps", "30"])
+    assert r.exit_code == 130 and "--resume" in r.stderr
+    assert path.read_bytes() == before and checkpoint_path(path).exists()
+    r = CliRunner().invoke(main, ["extend", str(path), "--reps", "30"])
+    assert r.exit_code == 2 and "--resume" in r.stderr and path.read_bytes() == before
+    r = CliRunner().invoke(main, ["extend", str(path), "--reps", "20", "--resume"])
+    assert r.exit_code == 2 and "different config" in r.stderr and path.read_bytes() == before
+    calls.clear()
+    monkeypatch.setattr(cpu, "compute_units", lambda *a: calls.append(1) or real(*a))
+    r = CliRunner().invoke(main, ["extend", str(path), "--reps", "30", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert not checkpoint_path(path).exists()
+    total = len(plan.make_plan((2, 2, 2), cfg.N, 40, 30).batches())
+    assert 0 < len(calls) < total  # the batches saved before the interrupt were not redone
+    monkeypatch.setattr(cpu, "compute_units", real)
+    with xr.open_dataset(path) as got:
+        same(got, extend(gradsweep.sweep(cfg), 30))
 
 
 def _write(tmp_path):

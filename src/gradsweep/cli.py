@@ -45,6 +45,17 @@ def user_errors():
         fail("interrupted; no output written", 130)
 
 
+@contextlib.contextmanager
+def saving_on_interrupt(checkpoint):
+    """Say, on Ctrl-C, what the checkpoint kept and how to go on (exit status 130)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if checkpoint.path.exists():
+            fail(f"interrupted; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", 130)
+        fail("interrupted before the first checkpoint; nothing saved", 130)
+
+
 def _open(path):
     import xarray as xr
 
@@ -120,7 +131,7 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
 
         checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard), kernels=kernels)
         checkpoint.check()
-        try:
+        with saving_on_interrupt(checkpoint):
             ds = sweep(
                 cfg,
                 threads=threads,
@@ -131,10 +142,6 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
                 scheduler=scheduler,
                 worker_backend=worker_backend,
             )
-        except KeyboardInterrupt:
-            if checkpoint.path.exists():
-                fail(f"interrupted; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", 130)
-            fail("interrupted before the first checkpoint; nothing saved", 130)
         dataset.write(ds, output, overwrite=overwrite)
         checkpoint.remove()
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
@@ -201,18 +208,29 @@ def demo(out_dir, threads, overwrite, progress):
     show_default=True,
     help="Where the new replicates run; the file then records every backend that computed it.",
 )
+@click.option("--resume", is_flag=True, help="Continue an interrupted extend from its checkpoint (RESULT.checkpoint.npz).")
 @_threads
 @_progress
-def extend(result, reps, backend, threads, progress):
+def extend(result, reps, backend, resume, threads, progress):
     """Merge REPS more replicates into RESULT, in place (atomically)."""
     from . import dataset
+    from .checkpoint import Checkpoint
+    from .extend import config_of
     from .extend import extend as extend_dataset
+    from .sweep import resolve_backend
 
     with user_errors():
         ds = _open(result)
         ds.close()
-        out = extend_dataset(ds, reps, threads=threads, progress=progress, backend=backend)
+        config = config_of(ds)
+        kernels = resolve_backend(backend)
+        # keyed by the file's replicates too: a file extended meanwhile does not take this checkpoint
+        checkpoint = Checkpoint(result, config, resume=resume, rep_start=config.reps, reps=reps, kernels=kernels)
+        checkpoint.check()
+        with saving_on_interrupt(checkpoint):
+            out = extend_dataset(ds, reps, threads=threads, progress=progress, backend=kernels, checkpoint=checkpoint)
         dataset.write(out, result, overwrite=True)
+        checkpoint.remove()
     click.echo(f"{result}: now {int(out.attrs['replicates'])} replicates", err=True)
 
 

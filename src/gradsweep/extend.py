@@ -48,8 +48,20 @@ def _joined(before: str | None, now: str) -> str:
     return "+".join(names if now in names else [*names, now])
 
 
-def extend(ds: xr.Dataset, reps: int, *, threads: int | None = None, progress: bool | None = False, backend: str = "cpu") -> xr.Dataset:
-    """``ds`` with ``reps`` more replicates, computed on ``backend`` (cpu, cuda or auto), merged in, as a new dataset."""
+def extend(
+    ds: xr.Dataset,
+    reps: int,
+    *,
+    threads: int | None = None,
+    progress: bool | None = False,
+    backend: str = "cpu",
+    checkpoint=None,
+) -> xr.Dataset:
+    """``ds`` with ``reps`` more replicates, computed on ``backend`` (cpu, cuda or auto), merged in, as a new dataset.
+
+    With a :class:`gradsweep.checkpoint.Checkpoint` for replicates ``config.reps .. config.reps + reps - 1``,
+    the new replicates' progress is saved as it goes and a saved extend is continued.
+    """
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ConfigError(f"--reps must be an integer >= 1, got {reps!r}")
     if backend == "dask":
@@ -58,7 +70,9 @@ def extend(ds: xr.Dataset, reps: int, *, threads: int | None = None, progress: b
     if config.reps + reps >= 2**32:
         raise ConfigError("a result can hold at most 2**32 - 1 replicates")
     kernels = resolve_backend(backend)
-    state = compute_state(config, rep_start=config.reps, reps=reps, threads=threads, progress=progress, kernels=kernels)
+    state = compute_state(
+        config, rep_start=config.reps, reps=reps, threads=threads, progress=progress, kernels=kernels, checkpoint=checkpoint
+    )
     merged = welford.merged(state_of(ds), select_terms(config, state))
     extended = Config.from_dict({**config.to_dict(), "reps": config.reps + reps})
     before = ds.attrs.get("backend", "cpu")
