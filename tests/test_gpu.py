@@ -112,3 +112,18 @@ def test_a_checkpoint_never_mixes_cpu_and_gpu_sums(tmp_path):
     with pytest.raises(ConfigError, match="different config"):
         Checkpoint(tmp_path / "o.nc", cfg, resume=True, kernels="cpu").check()
     Checkpoint(tmp_path / "o.nc", cfg, resume=True, kernels="cuda").check()
+
+
+def test_the_kernels_decode_chunk_items_as_the_plan_numbers_them(monkeypatch):
+    """gpu._item (plain Python here) against plan.chunk_items, on units of several sizes and grown chunks."""
+    from gradsweep import plan
+
+    monkeypatch.setattr(plan, "CHUNK", 8)
+    monkeypatch.setattr(plan, "MAX_CHUNKS", 4)
+    monkeypatch.setattr(plan, "UNIT_SAMPLES", 200)
+    p = plan.make_plan((4, 2, 1), np.array([1, 9, 32, 101]), 7, 11)
+    item_unit, item_rep, item_start, item_stop, offset = plan.chunk_items(p)
+    unit_offset, per_rep, size = plan.unit_items(p)
+    units = (unit_offset, p.rep0, per_rep, size, p.n)
+    decoded = np.array([gpu._item(i, *units) for i in range(item_unit.size)])
+    np.testing.assert_array_equal(decoded, np.stack([item_unit, item_rep, item_start, item_stop], axis=1))

@@ -53,7 +53,7 @@ from ._jit import rebind
 from .config import ConfigError
 from .estimators import N_TERMS
 from .objectives import USER, Objective
-from .plan import Plan, chunk_size
+from .plan import Plan, unit_items
 
 #: Threads per block of the chunk-sum kernel (a power of two: the block reduction halves it).
 #: Read when a kernel is compiled; the simulator tests use fewer (each simulated thread is a Python thread).
@@ -184,8 +184,8 @@ CODE = USER
 
 # A batch's chunk items are numbered as plan.chunk_items numbers them, and each kernel works
 # out its item's replicate and samples from per-unit arrays (the "units" arguments below:
-# unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n), so what the host prepares and
-# copies per batch grows with its units, not its items.
+# plan.unit_items, rep0 and n), so what the host prepares and copies per batch grows with its
+# units, not its items.
 
 
 def _item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n):
@@ -519,10 +519,7 @@ def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan:
     out = np.empty((plan.size, width, N_TERMS, 5))
     if plan.size == 0:
         return out
-    size = chunk_size(plan.n)
-    per_rep = -(-plan.n // size)
-    offset = np.zeros(plan.size + 1, dtype=np.int64)
-    np.cumsum(per_rep * plan.nrep, out=offset[1:])
+    offset, per_rep, size = unit_items(plan)
     items = int(offset[-1])
     to = cuda.to_device
     as_device = lambda a: to(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731

@@ -126,18 +126,24 @@ def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_
     return Plan(as64(cell0), as64(stream), as64(rep0), as64(nrep), as64(ns), width)
 
 
+def unit_items(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How each unit of a (batch of a) plan is cut: ``unit_offset`` (its first chunk item; one
+    more entry, the total), ``per_rep`` (chunks per replicate) and ``size`` (samples per chunk)."""
+    size = chunk_size(plan.n)
+    per_rep = -(-plan.n // size)
+    offset = np.zeros(plan.size + 1, dtype=np.int64)
+    np.cumsum(per_rep * plan.nrep, out=offset[1:])
+    return offset, per_rep, size
+
+
 def chunk_items(plan: Plan) -> tuple[np.ndarray, ...]:
     """The chunk items of a (batch of a) plan: units in order, then replicates, then chunks.
 
     Returns ``item_unit, item_rep, item_start, item_stop`` and ``unit_offset``,
     where the items of unit u are ``unit_offset[u] : unit_offset[u+1]``.
     """
-    size = chunk_size(plan.n)
-    per_rep = -(-plan.n // size)
-    counts = per_rep * plan.nrep
-    offset = np.zeros(plan.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offset[1:])
-    item_unit = np.repeat(np.arange(plan.size, dtype=np.int64), counts)
+    offset, per_rep, size = unit_items(plan)
+    item_unit = np.repeat(np.arange(plan.size, dtype=np.int64), np.diff(offset))
     within = np.arange(offset[-1], dtype=np.int64) - offset[item_unit]  # the item's place in its unit
     per_rep, size = per_rep[item_unit], size[item_unit]
     item_rep = plan.rep0[item_unit] + within // per_rep
