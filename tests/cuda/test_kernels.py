@@ -131,8 +131,8 @@ def test_repeated_gpu_runs_are_bit_identical(small_chunks):
 
 def test_dask_places_units_on_gpu_workers_without_changing_the_result(monkeypatch):
     distributed = pytest.importorskip("distributed")
-    # the workers are other processes: they compile with the default THREADS, so must we
-    monkeypatch.setattr(gpu, "THREADS", 128)
+    # the workers are other processes, with gpu's defaults (THREADS, SMALL): so must we be
+    monkeypatch.undo()
     cfg = dict(objective="square", N=[6, 9], theta=[0.0, 1.0], sigma=[1.0], reps=2, seed=4)
     expected = gradsweep.sweep(backend="cuda", **cfg)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
