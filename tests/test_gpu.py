@@ -48,6 +48,10 @@ def test_every_kernel_compiles_to_ptx_for_sm_90(spec):
         # gradsweep's helpers are all inlined; only libdevice's rare slow paths (trig range reduction) remain calls
         callees = set(re.findall(r"\bcall(?:\.uni)?\s+(?:\([^)]*\),\s*)?(\w+)", text))
         assert all(c.startswith("__internal_") for c in callees), (name, callees)
+    # the shared kernel is compiled for SHARED_MIN_BLOCKS blocks per SM (see gpu.launch_bounds)
+    bounds = {name: re.findall(r"\.(?:maxntid|minnctapersm) [\d, ]+", text) for name, text in texts.items()}
+    assert bounds.pop("_chunk_sums_shared") == [f".maxntid {gpu.THREADS}, 1, 1", f".minnctapersm {gpu.SHARED_MIN_BLOCKS}"]
+    assert not any(bounds.values()), bounds
 
 
 def test_the_kernel_suite_passes_under_the_simulator():
