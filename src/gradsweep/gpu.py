@@ -55,7 +55,7 @@ from .estimators import N_TERMS
 from .objectives import USER, Objective
 from .plan import Plan, unit_items
 
-#: Threads per block of the chunk-sum kernel (a power of two: the block reduction halves it).
+#: Threads per block of every kernel (a power of two: the trees inside a block halve it).
 #: Read when a kernel is compiled; the simulator tests use fewer (each simulated thread is a Python thread).
 THREADS = 128
 #: Batches for the GPU are larger than the CPU's, to fill the device (see plan.Plan.batches).
@@ -65,7 +65,7 @@ BATCH_ITEMS = 1 << 20
 SMALL = 8
 #: Blocks of the shared (common random numbers) kernel that must fit on an SM at once; see launch_bounds.
 SHARED_MIN_BLOCKS = 5
-#: Blocks along a grid's y axis at most (CUDA's limit); the shared kernel's blocks loop over further tiles.
+#: Blocks along a grid's y axis at most (CUDA's limit); blocks loop over the tiles or cells beyond.
 MAX_GRID_Y = 65535
 INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
 
