@@ -542,7 +542,8 @@ def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan:
     items = int(offset[-1])
     to = cuda.to_device
     as_device = lambda a: to(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-    units = [as_device(a) for a in (offset, plan.rep0, per_rep, size, plan.n, plan.cell0, plan.stream)]
+    unit_offset, unit_n = as_device(offset), as_device(plan.n)
+    units = (unit_offset, as_device(plan.rep0), as_device(per_rep), as_device(size), unit_n, as_device(plan.cell0), as_device(plan.stream))
     cells = (to(np.ascontiguousarray(cell_theta, dtype=np.float64)), to(np.ascontiguousarray(cell_sigma, dtype=np.float64)))
     sums = cuda.device_array((items, width, N_TERMS))
     if width > 1:
@@ -558,5 +559,5 @@ def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan:
             else:
                 built.chunk_sums[end - first, threads](*inputs, sums)
     states = cuda.device_array(out.shape)
-    built.unit_states[(plan.size, min(width, MAX_GRID_Y)), threads](sums, units[0], as_device(plan.nrep), units[4], states)
+    built.unit_states[(plan.size, min(width, MAX_GRID_Y)), threads](sums, unit_offset, as_device(plan.nrep), unit_n, states)
     return states.copy_to_host()

@@ -129,11 +129,10 @@ def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_
 def unit_items(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How each unit of a (batch of a) plan is cut: ``unit_offset`` (its first chunk item; one
     more entry, the total), ``per_rep`` (chunks per replicate) and ``size`` (samples per chunk)."""
-    size = chunk_size(plan.n)
-    per_rep = -(-plan.n // size)
+    per_rep = chunks(plan.n)
     offset = np.zeros(plan.size + 1, dtype=np.int64)
-    np.cumsum(per_rep * plan.nrep, out=offset[1:])
-    return offset, per_rep, size
+    np.cumsum(plan.items(), out=offset[1:])
+    return offset, per_rep, chunk_size(plan.n)
 
 
 def chunk_items(plan: Plan) -> tuple[np.ndarray, ...]:
