@@ -27,3 +27,11 @@ def test_classic_example_is_the_demo():
     from gradsweep.cli import DEMO
 
     assert Config.from_toml(ROOT / "examples" / "classic.toml").to_dict() == Config.from_dict(DEMO).to_dict()
+
+
+def test_readme_estimator_table_lists_every_estimator_with_its_cost():
+    from gradsweep.estimators import ESTIMATORS
+
+    text = (ROOT / "README.md").read_text()
+    rows = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| `(\w+)` \|.*\| (\d+) \| [^|]+ \|$", text, re.M)}
+    assert rows == {name: e.cost for name, e in ESTIMATORS.items()}

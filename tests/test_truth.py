@@ -1,20 +1,21 @@
-"""Exact gradients and variances: against the design notes, quadrature, Stein and finite differences."""
+"""Exact values of every estimator: against the design notes and an independent quadrature (tests/reference.py)."""
 
 import numpy as np
 import pytest
+from reference import linear_moments, loo_moments, taylor
 
-from gradsweep.estimators import TERMS
+from gradsweep.estimators import ESTIMATORS, NAMES
 from gradsweep.objectives import make_objective
-from gradsweep.truth import exact, gaussian_expectation, quadrature, score_means
+from gradsweep.truth import Moments, exact
 
 OBJECTIVES = ["square", {"name": "quadratic", "k": 0.5}, {"name": "exp_quadratic", "k": 0.7}, {"name": "cos", "k": 2.0}]
-THETA = [-1.3, 0.0, 0.4, 2.0]
-SIGMA = [0.3, 1.0, 1.7]
+CELLS = [(-1.3, 0.3), (0.4, 1.0), (2.0, 1.7)]
+LINEAR = [n for n in NAMES if ESTIMATORS[n].min_n == 1]
 
 
 def test_square_matches_design_notes():
-    th, sg = np.meshgrid(THETA, SIGMA, indexing="ij")
-    e = exact(make_objective("square"), THETA, SIGMA)
+    th, sg = np.meshgrid([-1.3, 0.0, 0.4, 2.0], [0.3, 1.0, 1.7], indexing="ij")
+    e = exact(make_objective("square"), [1], th[:, 0], sg[0], ("score", "pathwise"), ("theta", "sigma"))
     np.testing.assert_allclose(e["true_grad"][..., 0], 2 * th, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(e["true_grad"][..., 1], 2 * sg, rtol=1e-13)
     want = {
@@ -23,56 +24,80 @@ def test_square_matches_design_notes():
         ("score", "theta"): th**4 / sg**2 + 14 * th**2 + 15 * sg**2,
         ("score", "sigma"): 2 * th**4 / sg**2 + 60 * th**2 + 74 * sg**2,
     }
-    for i, term in enumerate(TERMS):
-        np.testing.assert_allclose(e["per_sample_var"][..., i], want[term], rtol=1e-12)
-    classic = exact(make_objective("square"), [2.0], [1.0])["per_sample_var"][0, 0]
-    assert classic[TERMS.index(("score", "theta"))] == pytest.approx(87)
-    assert classic[TERMS.index(("pathwise", "theta"))] == pytest.approx(4)
+    for i, est in enumerate(("score", "pathwise")):
+        for j, w in enumerate(("theta", "sigma")):
+            np.testing.assert_allclose(e["exact_var"][0, ..., i, j], want[(est, w)], rtol=1e-12)
+    classic = exact(make_objective("square"), [1], [2.0], [1.0], ("score", "pathwise"), ("theta",))["exact_var"][0, 0, 0, :, 0]
+    assert classic.tolist() == pytest.approx([87, 4])
+
+
+def test_second_derivatives_against_differences_of_the_first():
+    for spec in OBJECTIVES:
+        obj = make_objective(spec)
+        for x in (-0.8, 0.7):
+            h = 1e-5
+            central = (obj.evaluate("df", x + h) - obj.evaluate("df", x - h)) / (2 * h)
+            assert taylor(obj, x)[2] == pytest.approx(central, rel=1e-6, abs=1e-8)
+            assert obj.evaluate("d2f", x) == pytest.approx(taylor(obj, x)[2], rel=1e-14)
 
 
 @pytest.mark.parametrize("spec", OBJECTIVES, ids=str)
-def test_closed_forms_match_gauss_hermite(spec):
+def test_linear_estimators_against_independent_quadrature(spec):
+    """Exact mean and per-sample variance of every one-sample estimator, both wrt, several cells."""
     obj = make_objective(spec)
-    e, q = exact(obj, THETA, SIGMA), quadrature(obj, THETA, SIGMA, nodes=200)
-    np.testing.assert_allclose(e["true_grad"], q["true_grad"], rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(e["per_sample_var"], q["per_sample_var"], rtol=1e-10, atol=1e-13)
+    for t, s in CELLS:
+        e = exact(obj, [1, 7], [t], [s], LINEAR, ("theta", "sigma"))
+        for i, name in enumerate(LINEAR):
+            for j, w in enumerate(("theta", "sigma")):
+                mean, var = linear_moments(name, w, obj, t, s)
+                got_mean, got_var = e["exact_mean"][0, 0, 0, i, j], e["exact_var"][0, 0, 0, i, j]
+                scale = abs(mean) + np.sqrt(max(var, 0.0)) + 1e-12
+                assert abs(got_mean - mean) < 1e-9 * scale, (name, w, t, s, got_mean, mean)
+                assert got_var == pytest.approx(var, rel=1e-8, abs=1e-11), (name, w, t, s, got_var, var)
+                # linear estimators: the N-sample variance is the per-sample one / N
+                assert e["exact_var"][1, 0, 0, i, j] == pytest.approx(got_var / 7, rel=1e-13, abs=1e-300)
 
 
 @pytest.mark.parametrize("spec", OBJECTIVES, ids=str)
-def test_true_gradient_is_derivative_of_objective(spec):
-    """dL/dtheta and dL/dsigma against central differences of L = E[f(x)] (closed form)."""
+@pytest.mark.parametrize("n", [2, 3])
+def test_leave_one_out_and_batch_against_n_dimensional_quadrature(spec, n):
+    """Hoeffding's U-statistic variance against direct integration over all N samples."""
     obj = make_objective(spec)
-    forms = obj.gaussian_forms()
-    from numpy.polynomial import Polynomial as P
-
-    from gradsweep.truth import _expect
-
-    def L(t, s):
-        return _expect(forms, [("f", P([1.0]))], t, s)[0]
-
-    h = 1e-5
-    e = exact(obj, THETA, SIGMA)["true_grad"]
-    for i, t in enumerate(THETA):
-        for j, s in enumerate(SIGMA):
-            assert e[i, j, 0] == pytest.approx((L(t + h, s) - L(t - h, s)) / (2 * h), rel=1e-6, abs=1e-8)
-            assert e[i, j, 1] == pytest.approx((L(t, s + h) - L(t, s - h)) / (2 * h), rel=1e-6, abs=1e-8)
+    t, s = 0.4, 1.0
+    e = exact(obj, [n], [t], [s], ("score_loo", "score_batch_baseline"), ("theta", "sigma"))
+    for j, w in enumerate(("theta", "sigma")):
+        for i, divisor in enumerate((n - 1, n)):
+            mean, var = loo_moments(obj, w, t, s, n, divisor)
+            assert e["exact_mean"][0, 0, 0, i, j] == pytest.approx(mean, rel=1e-8, abs=1e-10)
+            assert e["exact_var"][0, 0, 0, i, j] == pytest.approx(var, rel=1e-7, abs=1e-10)
+    # the batch baseline's bias is the factor (N - 1) / N, and it is visible
+    np.testing.assert_allclose(e["exact_mean"][0, 0, 0, 1], (n - 1) / n * e["true_grad"][0, 0], rtol=1e-12)
 
 
-@pytest.mark.parametrize("spec", OBJECTIVES, ids=str)
-def test_score_terms_are_unbiased_stein(spec):
-    obj = make_objective(spec)
-    for t in THETA:
-        for s in SIGMA:
-            grad = exact(obj, [t], [s])["true_grad"][0, 0]
-            np.testing.assert_allclose(score_means(obj, t, s), grad, rtol=1e-11, atol=1e-13)
+@pytest.mark.parametrize("spec", ["square", {"name": "quadratic", "k": -1.5}])
+def test_delta_control_variate_is_exact_on_a_quadratic(spec):
+    e = exact(make_objective(spec), [1, 10], [-1.0, 0.5, 3.0], [0.2, 1.0, 4.0], ("score_delta",), ("theta", "sigma"))
+    assert np.all(np.abs(e["exact_var"]) < 1e-9)
+    np.testing.assert_allclose(e["exact_mean"][0, ..., 0, :], e["true_grad"], rtol=1e-13)
 
 
-def test_gaussian_expectation_known_values():
-    from numpy.polynomial import Polynomial as P
+def test_uniform_integral_of_the_coupled_mvd_has_converged():
+    """The Gauss-Legendre integral over u (coupled measure-valued d/dsigma) with twice the nodes."""
+    import gradsweep.truth as truth
 
-    # E[eps^4] = 3; E[exp(b eps)] = exp(b^2/2); E[exp(-a eps^2)] = 1/sqrt(1+2a)
-    assert gaussian_expectation(P([0, 0, 0, 0, 1]), 0.0, 0.0).real == pytest.approx(3.0)
-    assert gaussian_expectation(P([1]), 0.0, 0.8).real == pytest.approx(np.exp(0.32))
-    assert gaussian_expectation(P([1]), 1.5, 0.0).real == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="diverges"):
-        gaussian_expectation(P([1]), -0.6, 0.0)
+    obj = make_objective({"name": "cos", "k": 5.0})
+    a = Moments(obj, [0.3, 1.0], [0.5, 2.0]).maxwell_uniform_cross()
+    old = truth.UNIFORM_NODES
+    try:
+        truth.UNIFORM_NODES = 2 * old
+        b = Moments(obj, [0.3, 1.0], [0.5, 2.0]).maxwell_uniform_cross()
+    finally:
+        truth.UNIFORM_NODES = old
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_user_objectives_have_no_exact_values():
+    from gradsweep.objectives import Objective
+
+    e = exact(Objective("cube", f=lambda x: x**3), [2], [0.0], [1.0], ("score",), ("theta",))
+    assert all(np.isnan(v).all() for v in e.values())

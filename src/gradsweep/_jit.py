@@ -20,8 +20,14 @@ choices below hold everywhere:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
+import sys
+import tempfile
 import types
+from functools import cache
+from pathlib import Path
 
 import numba
 
@@ -68,3 +74,61 @@ def serial(fn=None, *, cache: bool = CACHE):
     """Compile a single-threaded array loop."""
     deco = numba.njit(cache=cache, **_COMMON)
     return deco if fn is None else deco(fn)
+
+
+@cache
+def package_digest() -> str:
+    """A digest of gradsweep's own sources: generated kernels are named by it, so an edited or
+    upgraded gradsweep never loads a kernel (or numba cache entry) built from older helpers."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(path.relative_to(Path(__file__).parent).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def kernel_dir() -> Path:
+    """Where generated kernel modules are written: GRADSWEEP_KERNEL_DIR, else beside numba's cache
+    (NUMBA_CACHE_DIR), else the user's cache folder."""
+    if os.environ.get("GRADSWEEP_KERNEL_DIR"):
+        return Path(os.environ["GRADSWEEP_KERNEL_DIR"])
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"]) / "gradsweep-kernels"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradsweep" / "kernels"
+
+
+def generated_module(stem: str, source: str, namespace: dict | None = None) -> types.ModuleType:
+    """A module made from generated ``source``.
+
+    With a ``namespace`` (rebound helpers for a user objective, never cached) the source
+    runs in memory. Otherwise, with caching on, it is written once to :func:`kernel_dir`
+    as ``STEM_DIGEST.py`` (atomically; the digest covers the source and gradsweep's own)
+    and imported from there, so numba's on-disk cache can keep its kernels; an unwritable
+    folder falls back to memory.
+    """
+    if namespace is not None or not CACHE:
+        module = types.ModuleType(stem)
+        scope = {"__name__": stem, **(namespace or {})}
+        exec(compile(source, f"<gradsweep generated {stem}>", "exec"), scope)
+        module.__dict__.update(scope)
+        return module
+    digest = hashlib.sha256((package_digest() + source).encode()).hexdigest()[:20]
+    name = f"gradsweep_kernel_{stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = kernel_dir()
+    path = folder / f"{name}.py"
+    try:
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(source)
+            os.replace(tmp, path)  # concurrent writers write the same text
+    except OSError:
+        return generated_module(stem, source, namespace={})
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .estimators import ESTIMATORS, WRT
+from .estimators import ESTIMATORS, NAMES, WRT
 from .objectives import Objective, make_objective
 
 
@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 DEFAULTS = {
     "objective": "square",
-    "estimators": list(ESTIMATORS),
+    "estimators": ["score", "pathwise"],
     "wrt": list(WRT),
     "N": [10, 100, 1000, 10000, 100000],
     "theta": [2.0],
@@ -119,9 +119,13 @@ class Config:
             objective = make_objective(merged["objective"])
         except ValueError as e:
             raise ConfigError(f"objective: {e}") from None
-        estimators = _choices("estimators", merged["estimators"], ESTIMATORS)
-        if "pathwise" in estimators and not objective.has_derivative:
-            raise ConfigError("estimator 'pathwise' needs the derivative df of the user objective")
+        requested = merged["estimators"]
+        estimators = NAMES if requested == "all" or requested == ["all"] else _choices("estimators", requested, NAMES)
+        words = {"df": "the derivative df", "d2f": "the second derivative d2f"}
+        for name in estimators:
+            for what in ESTIMATORS[name].needs:
+                if not objective.provides(what):
+                    raise ConfigError(f"estimator {name!r} needs {words[what]} of the user objective")
         wrt = _choices("wrt", merged["wrt"], WRT)
 
         n_raw = merged["N"]
@@ -136,6 +140,9 @@ class Config:
             raise ConfigError("N must be below 2**62")
         N = n_float.astype(np.int64)
         _unique("N", N)
+        for name in estimators:
+            if N.min() < ESTIMATORS[name].min_n:
+                raise ConfigError(f"estimator {name!r} needs N >= {ESTIMATORS[name].min_n}, got N = {N.min()}")
 
         theta = _grid("theta", merged["theta"])
         sigma = _grid("sigma", merged["sigma"])
@@ -178,6 +185,11 @@ class Config:
     @property
     def n_cells(self) -> int:
         return self.N.size * self.theta.size * self.sigma.size
+
+    @property
+    def n_outputs(self) -> int:
+        """(estimator, wrt) pairs: the estimates each replicate of a cell makes."""
+        return len(self.estimators) * len(self.wrt)
 
     @property
     def total_samples(self) -> int:

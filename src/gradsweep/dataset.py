@@ -5,8 +5,11 @@ Dimensions ``N``, ``theta``, ``sigma``, ``estimator``, ``wrt``. Variables:
 * ``mean``, ``var`` — mean and unbiased variance, across replicates, of the
   N-sample estimate; ``mean_se``, ``var_se`` — their standard errors;
 * ``count`` — N-sample estimates (replicates) in each cell;
-* ``true_grad`` (theta, sigma, wrt) and ``exact_var`` — exact gradient and exact
-  variance of the N-sample estimate (NaN where no exact value exists);
+* ``true_grad`` (theta, sigma, wrt), ``exact_mean`` and ``exact_var`` — the exact
+  gradient, and the exact mean and variance of the N-sample estimate (NaN where
+  no exact value exists; the mean differs from the gradient only for biased
+  estimators);
+* ``cost`` (estimator) — evaluations of f or f' per sample;
 * ``m2``, ``m3``, ``m4`` — the rest of the Welford state (sums of powers of
   deviations from ``mean``), so more replicates can be merged in later.
 
@@ -31,7 +34,7 @@ from xarray.indexes import PandasIndex
 
 from . import __version__, truth
 from .config import Config
-from .estimators import DESCRIPTIONS, TERMS, term_index
+from .estimators import DESCRIPTIONS, ESTIMATORS
 from .welford import FIELDS, finish
 
 DIMS = ("N", "theta", "sigma", "estimator", "wrt")
@@ -52,6 +55,8 @@ _VAR_ATTRS = {
     "count": ("number of N-sample estimates (replicates) in the cell", "count"),
     "true_grad": ("exact gradient of E[f(x)], x ~ N(theta, sigma^2)", None),
     "exact_var": ("exact variance of the N-sample gradient estimate", None),
+    "exact_mean": ("exact expectation of the N-sample gradient estimate", None),
+    "cost": ("evaluations of f or f' per sample", None),
     "m2": ("Welford state: sum of squared deviations of the estimates from mean", "sum over replicates"),
     "m3": ("Welford state: sum of cubed deviations of the estimates from mean", "sum over replicates"),
     "m4": ("Welford state: sum of fourth-power deviations of the estimates from mean", "sum over replicates"),
@@ -86,11 +91,10 @@ def history_line(action: str = "") -> str:
     return f"{now}: {call} (gradsweep {__version__})"
 
 
-def select_terms(config: Config, state: np.ndarray) -> np.ndarray:
-    """Cell states (cells x terms x 5) as (N, theta, sigma, estimator, wrt, 5) for the config's choices."""
-    shape = (config.N.size, config.theta.size, config.sigma.size)
-    terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
-    return state.reshape(*shape, len(TERMS), 5)[:, :, :, terms, :]
+def select_outputs(config: Config, state: np.ndarray) -> np.ndarray:
+    """Cell states (cells x outputs x 5) as (N, theta, sigma, estimator, wrt, 5)."""
+    shape = (config.N.size, config.theta.size, config.sigma.size, len(config.estimators), len(config.wrt))
+    return state.reshape(*shape, 5)
 
 
 def state_of(ds: xr.Dataset) -> np.ndarray:
@@ -109,11 +113,10 @@ def build_dataset(
     device: str | None = None,
     history: str = "",
 ) -> xr.Dataset:
-    """The dataset of a sweep from its states, (N, theta, sigma, estimator, wrt, 5) (see :func:`select_terms`).
+    """The dataset of a sweep from its states, (N, theta, sigma, estimator, wrt, 5) (see :func:`select_outputs`).
 
     ``backend``, ``kernels`` and ``device`` (the GPU, where one ran) record what computed it.
     """
-    terms = [[term_index(e, w) for w in config.wrt] for e in config.estimators]
     stats = finish(cell_state)
 
     coord_values = {
@@ -136,20 +139,20 @@ def build_dataset(
         "m4": (DIMS, cell_state[..., FIELDS.index("m4")]),
     }
 
-    exact = truth.exact(config.objective, config.theta, config.sigma)
-    wrt_ix = [("theta", "sigma").index(w) for w in config.wrt]
-    if exact is None:
-        grad = np.full((config.theta.size, config.sigma.size, len(config.wrt)), np.nan)
-        exact_var = np.full(stats["mean"].shape, np.nan)
-    else:
-        grad = exact["true_grad"][..., wrt_ix]
-        psv = exact["per_sample_var"][:, :, terms]  # (th, sg, est, wrt)
-        exact_var = psv[None] / config.N.astype(np.float64)[:, None, None, None, None]
-    data["true_grad"] = (("theta", "sigma", "wrt"), grad)
-    data["exact_var"] = (DIMS, exact_var)
+    exact = truth.exact(config.objective, config.N, config.theta, config.sigma, config.estimators, config.wrt)
+    data["true_grad"] = (("theta", "sigma", "wrt"), exact["true_grad"])
+    data["exact_mean"] = (DIMS, exact["exact_mean"])
+    data["exact_var"] = (DIMS, exact["exact_var"])
+    data["cost"] = (("estimator",), np.array([ESTIMATORS[e].cost for e in config.estimators], dtype=np.int64))
 
     variables = {k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}
-    variables["exact_var"].attrs["description"] = "per-sample variance / N; NaN where no closed form exists"
+    no_exact = "NaN where no closed form exists (user objectives)"
+    variables["exact_var"].attrs["description"] = (
+        f"closed form (the coupled measure-valued d/dsigma by Gauss-Legendre quadrature over u); {no_exact}"
+    )
+    variables["exact_mean"].attrs["description"] = f"equals true_grad except for biased estimators; {no_exact}"
+    if not config.objective.is_builtin and any(ESTIMATORS[e].constants for e in config.estimators):
+        variables["mean"].attrs["baselines"] = "the baselines' exact constants (E[f], E[f s^2]) come from Gauss-Hermite quadrature"
     coords = xr.Coordinates(
         {dim: xr.Variable(dim, v, coord_attrs[dim]) for dim, v in coord_values.items()},
         # xarray's default indexes, built directly: its general path costs a sweep about 0.2 ms more

@@ -19,7 +19,6 @@ import contextlib
 import numpy as np
 
 from .config import Config, ConfigError
-from .estimators import N_TERMS
 from .welford import empty, fold
 
 INSTALL_HINT = "the dask backend needs dask.distributed: pip install 'gradsweep[dask]'"
@@ -50,10 +49,10 @@ def client_for(scheduler: str | None):
         yield client
 
 
-def _batch_task(kernels, objective, seed, cell_theta, cell_sigma, part):
+def _batch_task(kernels, objective, seed, outputs, cell_const, part):
     from .sweep import units_function
 
-    return units_function(kernels)[0](objective, seed, cell_theta, cell_sigma, part)
+    return units_function(kernels)[0](objective, seed, outputs, cell_const, part)
 
 
 def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=None, kernels="cpu") -> np.ndarray:
@@ -63,25 +62,25 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     lands on (one GPU per worker); the result is then bit-identical to
     ``--backend cuda``.
     """
-    from .sweep import units_function
+    from .sweep import outputs_of, units_function
 
     distributed = _import_distributed()
-    state = empty((config.n_cells, N_TERMS))
+    state = empty((config.n_cells, config.n_outputs))
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state)
     bar.update(int(plan.samples[:done].sum()))
     batches = [b for b in plan.batches(*units_function(kernels)[1]) if b.stop > done]
     parts = [plan.take(b) for b in batches]
-    theta, sigma = client.scatter([cells["theta"], cells["sigma"]], broadcast=True)
+    [cell_const] = client.scatter([cells], broadcast=True)
     futures = {
         client.submit(
             _batch_task,
             kernels,
             config.objective,
             config.seed,
-            theta,
-            sigma,
+            outputs_of(config),
+            cell_const,
             part,
             pure=False,
             key=f"gradsweep-batch-{b.start}-{b.stop}-{id(plan)}",
@@ -96,7 +95,7 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
         bar.update(int(parts[k].samples.sum()))
         future.release()
         while next_k in arrived:
-            fold(state, parts[next_k].cells(), arrived.pop(next_k).reshape(-1, N_TERMS, 5))
+            fold(state, parts[next_k].cells(), arrived.pop(next_k).reshape(-1, config.n_outputs, 5))
             if checkpoint is not None:
                 checkpoint.maybe_save(batches[next_k].stop, state)
             next_k += 1

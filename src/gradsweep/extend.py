@@ -21,7 +21,7 @@ import xarray as xr
 
 from . import welford
 from .config import Config, ConfigError
-from .dataset import build_dataset, select_terms, state_of
+from .dataset import build_dataset, select_outputs, state_of
 from .sweep import compute_state, resolve_backend
 
 
@@ -73,7 +73,7 @@ def extend(
     state = compute_state(
         config, rep_start=config.reps, reps=reps, threads=threads, progress=progress, kernels=kernels, checkpoint=checkpoint
     )
-    merged = welford.merged(state_of(ds), select_terms(config, state))
+    merged = welford.merged(state_of(ds), select_outputs(config, state))
     extended = Config.from_dict({**config.to_dict(), "reps": config.reps + reps})
     before = ds.attrs.get("backend", "cpu")
     device = ds.attrs.get("device")

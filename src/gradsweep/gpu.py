@@ -48,10 +48,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import elementary, estimators, objectives, philox, welford
-from ._jit import rebind
+from . import elementary, objectives, philox, welford
+from ._jit import rebind, scalar
 from .config import ConfigError
-from .estimators import N_TERMS
+from .estimators import base
 from .objectives import USER, Objective
 from .plan import Plan, unit_items
 
@@ -68,6 +68,28 @@ SHARED_MIN_BLOCKS = 5
 #: Blocks along a grid's y axis at most (CUDA's limit); blocks loop over the tiles or cells beyond.
 MAX_GRID_Y = 65535
 INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
+
+# Not yet generic: these kernels compute the four per-sample terms of the score and pathwise
+# estimators (the engine before the estimator family); gpu.supports says which outputs they
+# can give, and the CPU backend computes every estimator.
+#: (estimator, wrt) of each of the four per-sample terms, in kernel order.
+TERMS = (("score", "theta"), ("score", "sigma"), ("pathwise", "theta"), ("pathwise", "sigma"))
+N_TERMS = len(TERMS)
+
+
+@scalar
+def classic_terms(fx, dfx, eps, inv_sigma):
+    """The four per-sample terms (score-theta, score-sigma, pathwise-theta, pathwise-sigma)."""
+    s = fx * inv_sigma
+    return s * eps, s * (eps * eps - 1.0), dfx, dfx * eps
+
+
+def supports(estimators) -> str | None:
+    """Why the GPU kernels cannot compute ``estimators`` (one line), or None when they can."""
+    others = [e for e in estimators if e not in {t[0] for t in TERMS}]
+    if others:
+        return f"the cuda backend computes only the score and pathwise estimators so far, not {', '.join(others)}; use --backend cpu"
+    return None
 
 
 def _cuda():
@@ -161,7 +183,7 @@ class _Device:
             sincos_turn_from=sincos_turn_from,
         )
         self.philox4x32_10 = philox4x32_10
-        self.sample_terms = device(estimators.sample_terms)
+        self.sample_terms = device(classic_terms)
         self.merge = device(welford.merge)
         self.value = device(objectives.value)
         self.derivative = device(objectives.derivative)
@@ -527,8 +549,22 @@ def runs(flags: np.ndarray) -> list[tuple[int, int, bool]]:
     return [(a, b, bool(flags[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
-def compute_units(objective: Objective, seed: int, cell_theta, cell_sigma, plan: Plan) -> np.ndarray:
-    """Welford states (units x cells-per-group x terms x 5) of the units of ``plan``, on the GPU."""
+def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Plan) -> np.ndarray:
+    """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``, on the GPU.
+
+    ``outputs`` is (estimators, wrt), all of them score or pathwise (:func:`supports`).
+    """
+    estimators, wrt = outputs
+    reason = supports(estimators)
+    if reason is not None:
+        raise ConfigError(reason)
+    cell_const = np.asarray(cell_const)
+    states = _compute_terms(objective, seed, cell_const[:, base.THETA], cell_const[:, base.SIGMA], plan)
+    return states[:, :, [TERMS.index((e, w)) for e in estimators for w in wrt]]
+
+
+def _compute_terms(objective: Objective, seed: int, cell_theta, cell_sigma, plan: Plan) -> np.ndarray:
+    """Welford states (units x cells-per-group x TERMS x 5) of the units of ``plan``, on the GPU."""
     cuda = _cuda()
     threads = THREADS
     built = kernels(objective)

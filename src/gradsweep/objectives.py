@@ -70,9 +70,23 @@ def derivative(code, x, k):
     return math.nan
 
 
+@scalar
+def second_derivative(code, x, k):
+    """f''(x) of built-in objective ``code`` with parameter ``k``."""
+    if code == SQUARE:
+        return 2.0
+    if code == QUADRATIC:
+        return 2.0
+    if code == EXP_QUADRATIC:
+        return (4.0 * k * k * x * x - 2.0 * k) * math.exp(-k * x * x)
+    if code == COS:
+        return -k * k * math.cos(k * x)
+    return math.nan
+
+
 # A user objective in the kernels' (code, x, k) form. Each backend compiles these sources with
 # ``user_f`` / ``user_df`` bound to its own compilation of the user's functions (_jit.rebind).
-user_f = user_df = None
+user_f = user_df = user_d2f = None
 
 
 def user_value(code, x, k):
@@ -83,8 +97,12 @@ def user_derivative(code, x, k):
     return user_df(x)
 
 
+def user_second_derivative(code, x, k):
+    return user_d2f(x)
+
+
 def no_derivative(code, x, k):
-    """f' of a user objective given without one: NaN (only the score estimator is asked for)."""
+    """f' or f'' of a user objective given without one: NaN (no estimator that needs it is asked for)."""
     return math.nan
 
 
@@ -134,16 +152,19 @@ class Objective:
         A built-in name, or a label for a user objective.
     k : float, optional
         The built-in's parameter (``quadratic``, ``exp_quadratic``, ``cos``).
-    f, df : callable, optional
-        For a user objective: ``f(x)`` and ``f'(x)``, plain Python functions of
-        one float that numba can compile. ``df`` may be omitted, in which case
-        only the ``score`` estimator is available.
+    f, df, d2f : callable, optional
+        For a user objective: ``f(x)``, ``f'(x)`` and ``f''(x)``, plain Python
+        functions of one float that numba can compile. ``df`` and ``d2f`` may
+        be omitted: estimators that need f' (pathwise) or f'' (score_delta)
+        are then refused; the score family and the measure-valued estimators
+        need only ``f``.
     """
 
     name: str
     k: float = math.nan
     f: Callable[[float], float] | None = field(default=None, compare=False)
     df: Callable[[float], float] | None = field(default=None, compare=False)
+    d2f: Callable[[float], float] | None = field(default=None, compare=False)
 
     @property
     def code(self) -> int:
@@ -156,6 +177,23 @@ class Objective:
     @property
     def has_derivative(self) -> bool:
         return self.is_builtin or self.df is not None
+
+    def provides(self, what: str) -> bool:
+        """Whether this objective can evaluate ``what``: "f", "df" or "d2f"."""
+        return self.is_builtin or {"f": self.f, "df": self.df, "d2f": self.d2f}[what] is not None
+
+    def evaluate(self, what: str, x) -> np.ndarray:
+        """f, f' or f'' (``what`` = "f", "df", "d2f") at the points ``x``, on the host (NaN where not given)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.is_builtin:
+            fn = {"f": value, "df": derivative, "d2f": second_derivative}[what].py_func
+            code, k = self.code, self.k
+            return np.vectorize(lambda v: fn(code, v, k), otypes=[np.float64])(x)
+        user = {"f": self.f, "df": self.df, "d2f": self.d2f}[what]
+        if user is None:
+            return np.full(x.shape, np.nan)
+        user = getattr(user, "py_func", user)
+        return np.vectorize(lambda v: float(user(float(v))), otypes=[np.float64])(x)
 
     @property
     def formula(self) -> str:
@@ -185,8 +223,9 @@ def make_objective(spec) -> Objective:
             raise ValueError(f"unknown objective {spec.name!r}; built-ins are {', '.join(BUILTINS)}")
         if spec.f is not None and not callable(spec.f):
             raise ValueError("objective f must be callable")
-        if spec.df is not None and not callable(spec.df):
-            raise ValueError("objective df must be callable")
+        for what in ("df", "d2f"):
+            if getattr(spec, what) is not None and not callable(getattr(spec, what)):
+                raise ValueError(f"objective {what} must be callable")
         return spec
     if isinstance(spec, str):
         spec = {"name": spec}

@@ -40,6 +40,17 @@ _SHIFT32 = np.uint64(32)
 _SHIFT12 = np.uint64(12)
 _ONE_BITS = np.uint64(0x3FF0000000000000)
 _ONE_MINUS_HALF_ULP = 1.0 - 2.0**-53
+_ONE = np.uint64(1)
+_SHIFT63 = np.uint64(63)
+#: Which draw a Philox block belongs to, in the top bits of counter word 1. Normal pairs put
+#: ``pair >> 32`` there (below 2**29 for N < 2**62); the per-sample extra draw of the
+#: measure-valued estimators puts ``sample >> 32`` (below 2**30) with bit 31 set.
+_DRAW_EXTRA = np.uint64(1 << 31)
+_LOW11 = np.uint64(0x7FF)
+_LOW12 = np.uint64(0xFFF)
+_SHIFT11 = np.uint64(11)
+_SHIFT29 = np.uint64(29)
+_ONE_MINUS_HALF_U23 = 1.0 - 2.0**-24
 
 
 @scalar(inline="always")
@@ -93,6 +104,71 @@ def normal_pair(k0, k1, pair, rep, stream):
     ``pair`` is a uint64; ``rep`` and ``stream`` are uint64 below 2**32.
     """
     return normal_pair_from(k0, k1, pair, rep, stream, COEFFICIENTS)
+
+
+@scalar(inline="always")
+def extra_draw_from(k0, k1, sample, rep, stream, coefficients):
+    """Sample ``sample``'s extra draw for the measure-valued estimators: one Philox block.
+
+    Returns ``(u1, u2, sign, u)``: two uniforms of 52 bits (words 0-1 and 2-3, for the
+    Rayleigh variates' logs), a sign from the lowest bit of word 0, and a uniform of 23
+    bits from the other 11 + 12 low bits of words 0 and 2 (which :func:`uniform` drops),
+    centred on its grid. All four are independent.
+    """
+    w0, w1, w2, w3 = philox4x32_10(sample & _MASK32, (sample >> _SHIFT32) | _DRAW_EXTRA, rep, stream, k0, k1)
+    sign = bits_float(_ONE_BITS | ((w0 & _ONE) << _SHIFT63))
+    b = ((w0 >> _ONE) & _LOW11) | ((w2 & _LOW12) << _SHIFT11)
+    u = bits_float(_ONE_BITS | (b << _SHIFT29)) - _ONE_MINUS_HALF_U23  # (b + 1/2) 2**-23
+    return uniform(w0, w1), uniform(w2, w3), sign, u
+
+
+@scalar(inline="always")
+def rayleigh_from(u, coefficients):
+    """W = sqrt(-2 log u) ~ Rayleigh(1) for u ~ U(0, 1) (the Box-Muller radius)."""
+    return math.sqrt(-2.0 * log_unit_from(u, coefficients))
+
+
+@scalar
+def fill_rayleigh(k0, k1, first, count, rep, stream, w):
+    """W of samples ``first, first + 2, ...`` (``count`` of them) into ``w``."""
+    for j in range(count):
+        u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
+        w[j] = rayleigh_from(u1, COEFFICIENTS)
+
+
+@scalar
+def fill_maxwell(k0, k1, first, count, rep, stream, eps, w, m, um):
+    """W, M and U M of samples ``first, first + 2, ...``, whose normals are ``eps``.
+
+    M = sign sqrt(W^2 + eps^2): W^2 ~ chi2(2) and eps^2 ~ chi2(1) are independent, so |M| is
+    Maxwell (chi with 3 degrees of freedom) and with a random sign M is double-sided Maxwell.
+    """
+    for j in range(count):
+        u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
+        r = rayleigh_from(u1, COEFFICIENTS)
+        w[j] = r
+        mm = sign * math.sqrt(r * r + eps[j] * eps[j])  # (repeated in both fills: a helper writing arrays stops vectorisation)
+        m[j] = mm
+        um[j] = u * mm
+
+
+@scalar
+def fill_maxwell_second(k0, k1, first, count, rep, stream, eps, w, m, um, w2, e2):
+    """As :func:`fill_maxwell`, and W' ~ Rayleigh(1) with eps' = W' cos(2 pi U) ~ N(0, 1).
+
+    W' and eps' are independent of W, M and eps (eps' reuses U as its angle: U and eps' are
+    never read by one estimator, so they need not be independent of each other).
+    """
+    for j in range(count):
+        u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
+        r = rayleigh_from(u1, COEFFICIENTS)
+        w[j] = r
+        mm = sign * math.sqrt(r * r + eps[j] * eps[j])  # (repeated in both fills: a helper writing arrays stops vectorisation)
+        m[j] = mm
+        um[j] = u * mm
+        r2 = rayleigh_from(u2, COEFFICIENTS)
+        w2[j] = r2
+        e2[j] = r2 * sincos_turn_from(u, COEFFICIENTS)[1]
 
 
 @scalar

@@ -10,10 +10,9 @@ import numba
 import numpy as np
 import xarray as xr
 
-from . import cpu
+from . import cpu, truth
 from .config import Config, ConfigError
-from .dataset import build_dataset, select_terms
-from .estimators import N_TERMS
+from .dataset import build_dataset, select_outputs
 from .plan import Plan, make_plan
 from .welford import empty, fold
 
@@ -45,7 +44,7 @@ def kernels_for(backend: str, worker_backend: str = "cpu") -> str:
 
 
 def units_function(kernels: str):
-    """``compute_units(objective, seed, theta, sigma, plan)`` and the batch limits for ``kernels``."""
+    """``compute_units(objective, seed, outputs, cell_const, plan)`` and the batch limits for ``kernels``."""
     if kernels == "cuda":
         from . import gpu
 
@@ -72,10 +71,15 @@ def numba_threads(threads: int | None):
         numba.set_num_threads(before)
 
 
-def cell_arrays(config: Config) -> dict[str, np.ndarray]:
-    """Per-cell theta and sigma, cells in C order over (N, theta, sigma)."""
-    _, t, s = np.meshgrid(config.N, config.theta, config.sigma, indexing="ij")
-    return {"theta": np.ascontiguousarray(t.ravel()), "sigma": np.ascontiguousarray(s.ravel())}
+def cell_constants(config: Config) -> np.ndarray:
+    """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, theta, sigma)."""
+    c = truth.cell_constants(config.objective, config.theta, config.sigma, config.estimators)
+    return np.ascontiguousarray(np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]))
+
+
+def outputs_of(config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the kernels compute: (estimators, wrt)."""
+    return tuple(config.estimators), tuple(config.wrt)
 
 
 def config_plan(config: Config, rep_start: int = 0, reps: int | None = None) -> Plan:
@@ -114,17 +118,23 @@ def compute_state(
     progress is saved as it goes and a saved run is continued. With a dask
     ``client`` the batches run on its cluster (:mod:`gradsweep.distributed`).
     """
-    cells = cell_arrays(config)
+    cells = cell_constants(config)
     plan = config_plan(config, rep_start, reps)
     if shard is not None:
         plan = plan.take(plan.stream % shard[1] == shard[0])
+    if kernels == "cuda":
+        from . import gpu
+
+        reason = gpu.supports(config.estimators)
+        if reason is not None:
+            raise ConfigError(reason)
     if client is not None:
         from .distributed import compute_state_dask
 
         with progress_bar(int(plan.samples.sum()), progress) as bar:
             return compute_state_dask(client, config, plan, cells, bar=bar, checkpoint=checkpoint, kernels=kernels)
     compute_units, limits = units_function(kernels)
-    state = empty((config.n_cells, N_TERMS))
+    state = empty((config.n_cells, config.n_outputs))
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state)
@@ -137,11 +147,11 @@ def compute_state(
             part = plan.take(batch)
             if first:  # the first batch computed (after a resume too) compiles or loads the kernels
                 bar.set_description_str("compiling or loading kernels")
-            states = compute_units(config.objective, config.seed, cells["theta"], cells["sigma"], part)
+            states = compute_units(config.objective, config.seed, outputs_of(config), cells, part)
             if first:
                 bar.set_description_str("")
                 first = False
-            fold(state, part.cells(), states.reshape(-1, N_TERMS, 5))
+            fold(state, part.cells(), states.reshape(-1, config.n_outputs, 5))
             bar.update(int(part.samples.sum()))
             if checkpoint is not None:
                 checkpoint.maybe_save(batch.stop, state)
@@ -215,7 +225,7 @@ def sweep(
 
         device = gpu.device_name()
     ds = build_dataset(
-        config, select_terms(config, state), backend=backend, kernels=kernels, device=device, threads=threads or numba.get_num_threads()
+        config, select_outputs(config, state), backend=backend, kernels=kernels, device=device, threads=threads or numba.get_num_threads()
     )
     if part is not None:
         ds.attrs["shard"] = f"{part[0]}/{part[1]}"

@@ -1,24 +1,35 @@
-"""Exact gradients and exact estimator variances.
+"""Exact gradients, exact means and exact variances of every estimator.
 
-With ``x = theta + sigma * eps``, every quantity needed is an expectation
-``E[Q(eps) g(x)]`` with ``Q`` a polynomial and ``g`` one of f, f**2, f', f'**2:
+Every quantity an estimator's exact mean or variance needs is an expectation of
+a product of factors like ``f(theta + c sigma eps)``, ``f'(theta + c sigma eps)``
+and polynomials in ``eps`` (the score, a Taylor expansion), under one of three
+laws of ``eps``: the standard normal, the Rayleigh law (pdf ``w exp(-w^2/2)``,
+w > 0) and the double-sided Maxwell law (pdf ``m^2 phi(m)``).
 
-* true gradients: ``dL/dtheta = E[f'(x)]``, ``dL/dsigma = E[eps f'(x)]``;
-* per-sample second moments: score ``E[eps^2 f^2] / sigma^2`` and
-  ``E[(eps^2 - 1)^2 f^2] / sigma^2``; pathwise ``E[f'^2]`` and ``E[eps^2 f'^2]``;
-* the variance of an N-sample estimate is (second moment - gradient^2) / N.
+For the built-ins, f and f' are sums of terms ``coef * poly(x) * exp(-A x^2 + B x)``
+(:mod:`gradsweep.objectives`; B may be imaginary, which covers cos). At
+``x = theta + c sigma eps`` each is such a term in eps (an :class:`EpsForm`), and
+products of them stay in that form. Completing the square,
 
-For the built-ins each ``g`` is a sum of terms ``coef * poly(x) * exp(-A x^2 + B x)``
-(see :mod:`gradsweep.objectives`), and
-
-    E[R(eps) exp(-a eps^2 + b eps)] = exp(b^2 / (2 lam)) / sqrt(lam) * E[R(Z)],
+    E_normal[R(eps) exp(-a eps^2 + b eps + d)] = exp(d + b^2 / (2 lam)) / sqrt(lam) * E[R(Z)],
     Z ~ N(b / lam, 1 / lam),   lam = 1 + 2 a,
 
-by completing the square; the moments of Z follow from
-``E[Z^j] = mu E[Z^(j-1)] + (j-1) v E[Z^(j-2)]``, valid for complex ``mu`` too.
-That gives closed forms for every built-in. :func:`quadrature` computes the
-same quantities by Gauss-Hermite quadrature for any ``f`` (a cross-check, and
-an estimate for user objectives, which otherwise have no exact values).
+with the moments of Z from ``E[Z^j] = mu E[Z^(j-1)] + (j-1) v E[Z^(j-2)]``
+(complex mu too). The double-sided Maxwell law is the normal one with weight
+``eps^2``. The Rayleigh density is ``sqrt(2 pi) eps phi(eps)`` on eps > 0, so its
+expectations are truncated moments ``T_j = E[Z^j 1{Z > 0}]``:
+``T_0 = Phi(mu / sqrt(v))``, ``T_1 = mu T_0 + v phi_v(0)``, then the same recursion;
+the scale factor is folded into ``T_0`` through the scaled complementary error
+function, ``exp(z^2/2) Phi(z) = erfcx(-z / sqrt 2) / 2``, so nothing overflows.
+
+The one expectation that is not of this kind, ``E[f(theta + sigma M) f(theta + u sigma M)]``
+averaged over ``u ~ U(0, 1)`` (the coupled measure-valued d/dsigma), is a
+Gauss-Legendre integral over u of closed forms (:data:`UNIFORM_NODES` nodes;
+the integrand is analytic in u).
+
+User objectives have no closed forms: their exact values are NaN, and the
+constants their baselines need (E[f], E[f s^2]) come from Gauss-Hermite
+quadrature (:func:`cell_constants`).
 """
 
 from __future__ import annotations
@@ -26,194 +37,278 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.polynomial import Polynomial as P
 from numpy.polynomial.hermite_e import hermegauss
+from numpy.polynomial.legendre import leggauss
+from scipy.special import erfcx
 
-from .estimators import TERMS, WRT
+from .estimators import ESTIMATORS, base
 from .objectives import Objective
 
-_EPS = P([0.0, 1.0])
-#: Q(eps) for each quantity: (which g, Q, divide by sigma^power).
-_GRAD = {"theta": ("df", P([1.0]), 0), "sigma": ("df", _EPS, 0)}
-_SECOND = {
-    ("score", "theta"): ("f2", _EPS**2, 2),
-    ("score", "sigma"): ("f2", (_EPS**2 - 1) ** 2, 2),
-    ("pathwise", "theta"): ("df2", P([1.0]), 0),
-    ("pathwise", "sigma"): ("df2", _EPS**2, 0),
-}
+#: Gauss-Legendre nodes over u in (0, 1) for the coupled measure-valued d/dsigma cross term.
+UNIFORM_NODES = 96
+#: Gauss-Hermite nodes for user objectives' baseline constants.
+HERMITE_NODES = 160
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
-def _gaussian_factor(a, b, d):
-    """``(scale, mu, v)`` with ``exp(-a eps^2 + b eps + d) phi(eps) = scale * density of N(mu, v)`` at eps."""
+class EpsForm:
+    """``sum_terms Re? poly(eps) exp(-a eps^2 + b eps + d)``, each coefficient an array over the cells.
+
+    A term is ``(poly, a, b, d)``: ``poly`` has shape (degree + 1, *cells) (complex), ``a`` is real,
+    ``b`` and ``d`` complex, all broadcast over the cells.
+    """
+
+    def __init__(self, terms):
+        self.terms = list(terms)
+
+    @staticmethod
+    def constant(c) -> EpsForm:
+        c = np.asarray(c, dtype=np.complex128)
+        return EpsForm([(c[None], 0.0, 0.0, 0.0)])
+
+    def __mul__(self, other: EpsForm) -> EpsForm:
+        out = []
+        for p1, a1, b1, d1 in self.terms:
+            for p2, a2, b2, d2 in other.terms:
+                out.append((_poly_product(p1, p2), a1 + a2, b1 + b2, d1 + d2))
+        return EpsForm(out)
+
+    def __add__(self, other: EpsForm) -> EpsForm:
+        return EpsForm(self.terms + other.terms)
+
+    def __sub__(self, other) -> EpsForm:
+        if not isinstance(other, EpsForm):
+            other = EpsForm.constant(other)
+        return self + EpsForm([(-p, a, b, d) for p, a, b, d in other.terms])
+
+
+def _poly_product(p1, p2):
+    n1, n2 = p1.shape[0], p2.shape[0]
+    shape = np.broadcast_shapes(p1.shape[1:], p2.shape[1:])
+    out = np.zeros((n1 + n2 - 1, *shape), dtype=np.complex128)
+    for i in range(n1):
+        out[i : i + n2] += p1[i] * p2
+    return out
+
+
+def _shifted_poly(coefs, theta, sigma):
+    """Coefficients in eps of ``poly(theta + sigma eps)`` (``coefs`` in x), shape (degree + 1, *cells)."""
+    n = len(coefs)
+    out = np.zeros((n, *np.broadcast_shapes(np.shape(theta), np.shape(sigma))), dtype=np.complex128)
+    for p, c in enumerate(coefs):  # c (theta + sigma eps)^p, binomially
+        for j in range(p + 1):
+            out[j] += c * math.comb(p, j) * theta ** (p - j) * sigma**j
+    return out
+
+
+def _conjugate_pairs(terms):
+    """The objective's terms ``Re[coef poly exp(-A x^2 + B x)]`` as plain complex terms: Re z = (z + conj z) / 2.
+
+    Products of real parts are not real parts of products; of the pairs they are.
+    """
+    out = []
+    for coef, poly, A, B in terms:
+        if complex(coef).imag == 0 and complex(B).imag == 0:
+            out.append((complex(coef).real, poly, A, complex(B).real))
+        else:
+            out += [(complex(coef) / 2, poly, A, complex(B)), (complex(coef).conjugate() / 2, poly, A, complex(B).conjugate())]
+    return out
+
+
+def _factor(a, b, d):
+    """``(scale, mu, v, lam)``: ``exp(-a e^2 + b e + d) phi(e) = scale * density of N(mu, v)`` at e."""
     lam = 1.0 + 2.0 * np.asarray(a, dtype=np.float64)
     if np.any(lam <= 0):
         raise ValueError("the expectation diverges (1 + 2a <= 0)")
-    return np.exp(d + b * b / (2.0 * lam)) / np.sqrt(lam), b / lam, 1.0 / lam
+    return np.exp(d + b * b / (2.0 * lam)) / np.sqrt(lam), b / lam, 1.0 / lam, lam
 
 
-def _moments(mu, v, count: int) -> np.ndarray:
-    """``E[Z^j]`` for ``j < count``, ``Z ~ N(mu, v)``, stacked on a new first axis (numbers or arrays of cells)."""
-    mu, v = np.broadcast_arrays(mu, v)
+def _normal_moments(mu, v, count):
     m = [np.ones_like(mu), mu]
     for j in range(2, count):
         m.append(mu * m[j - 1] + (j - 1) * v * m[j - 2])
-    return np.stack(m[:count])
+    return m[:count]
 
 
-def gaussian_expectation(R: P, a: float, b: complex, d: complex = 0.0) -> complex:
-    """``E[R(eps) exp(-a eps^2 + b eps + d)]`` for ``eps ~ N(0, 1)`` and ``a > -1/2``."""
-    scale, mu, v = _gaussian_factor(a, complex(b), complex(d))
-    return complex(scale * R.coef @ _moments(mu, v, R.coef.size))
+class Moments:
+    """Expectations over a (theta, sigma) grid for one built-in objective (see the module docstring).
+
+    ``theta`` and ``sigma`` are 1-D; every result has shape (theta, sigma).
+    """
+
+    def __init__(self, objective: Objective, theta, sigma):
+        forms = objective.gaussian_forms()
+        if forms is None:
+            raise ValueError("exact moments need a built-in objective")
+        self.objective = objective
+        self._forms = forms
+        self.theta = np.asarray(theta, dtype=np.float64).reshape(-1, 1)
+        self.sigma = np.asarray(sigma, dtype=np.float64).reshape(1, -1)
+        self.shape = (self.theta.size, self.sigma.size)
+        self._cache: dict = {}
+
+    # --- factors ------------------------------------------------------------------------------
+    def _at(self, which: str, c: float) -> EpsForm:
+        key = (which, float(c))
+        if key not in self._cache:
+            th, sg = self.theta, c * self.sigma
+            terms = []
+            for coef, poly, A, B in _conjugate_pairs(self._forms[which]):
+                # -A (th + sg e)^2 + B (th + sg e) = -A sg^2 e^2 + sg (B - 2 A th) e + (B th - A th^2)
+                p = coef * _shifted_poly(poly.coef, th, sg)
+                terms.append((p, A * sg * sg, sg * (B - 2.0 * A * th) + 0j, B * th - A * th * th + 0j))
+            self._cache[key] = EpsForm(terms)
+        return self._cache[key]
+
+    def f(self, c: float = 1.0) -> EpsForm:
+        """f(theta + c sigma eps)."""
+        return self._at("f", c)
+
+    def df(self, c: float = 1.0) -> EpsForm:
+        """f'(theta + c sigma eps)."""
+        return self._at("df", c)
+
+    def poly(self, coefs) -> EpsForm:
+        """The polynomial sum_j coefs[j] eps^j (coefficients numbers or arrays over the cells)."""
+        p = np.zeros((len(coefs), *self.shape), dtype=np.complex128)
+        for j, c in enumerate(coefs):
+            p[j] = c
+        return EpsForm([(p, 0.0, 0.0, 0.0)])
+
+    def score(self, wrt: str) -> EpsForm:
+        """d/dparam log p: eps / sigma or (eps^2 - 1) / sigma."""
+        inv = 1.0 / self.sigma
+        return self.poly([0.0, inv]) if wrt == "theta" else self.poly([-inv, 0.0, inv])
+
+    def constant(self, name: str) -> np.ndarray:
+        """f(theta), f'(theta) or f''(theta) ("f0", "df0", "d2f0") over the grid."""
+        what = {"f0": "f", "df0": "df", "d2f0": "d2f"}[name]
+        return np.broadcast_to(self.objective.evaluate(what, self.theta), self.shape)
+
+    def taylor2(self) -> EpsForm:
+        """h(theta + sigma eps), h the second-order Taylor expansion of f at theta."""
+        s = self.sigma
+        return self.poly([self.constant("f0"), self.constant("df0") * s, 0.5 * self.constant("d2f0") * s * s])
+
+    # --- expectations -------------------------------------------------------------------------
+    def normal(self, *factors: EpsForm) -> np.ndarray:
+        """E[product of the factors], eps ~ N(0, 1)."""
+        total = np.zeros(self.shape, dtype=np.complex128)
+        for p, a, b, d in _product(factors).terms:
+            scale, mu, v, _ = _factor(a, b, d)
+            m = _normal_moments(mu + 0j, v, p.shape[0])
+            total = total + scale * sum(p[j] * m[j] for j in range(p.shape[0]))
+        return np.real(total)
+
+    def maxwell(self, *factors: EpsForm) -> np.ndarray:
+        """E[product], eps ~ double-sided Maxwell: the normal expectation with weight eps^2."""
+        return self.normal(*factors, self.poly([0.0, 0.0, 1.0]))
+
+    def rayleigh(self, *factors: EpsForm) -> np.ndarray:
+        """E[product], eps ~ Rayleigh(1): sqrt(2 pi) E_normal[eps 1{eps > 0} product]."""
+        total = np.zeros(self.shape, dtype=np.complex128)
+        for p, a, b, d in _product(factors).terms:
+            _, mu, v, lam = _factor(a, b, d)
+            b = np.asarray(b, dtype=np.complex128)
+            z = b / np.sqrt(lam)
+            # T~_j = scale * E[Z^j 1{Z > 0}], Z ~ N(mu, v)
+            t = [np.exp(d) / (2.0 * np.sqrt(lam)) * erfcx(-z / math.sqrt(2.0))]
+            t.append(mu * t[0] + np.exp(d) / (lam * _SQRT_2PI))
+            for j in range(2, p.shape[0] + 1):
+                t.append(mu * t[j - 1] + (j - 1) * v * t[j - 2])
+            total = total + _SQRT_2PI * sum(p[j] * t[j + 1] for j in range(p.shape[0]))
+        return np.real(total)
+
+    def maxwell_uniform_cross(self) -> np.ndarray:
+        """E[f(theta + sigma M) f(theta + U sigma M)], M double-sided Maxwell, U ~ U(0, 1) independent."""
+        u, w = leggauss(UNIFORM_NODES)
+        u, w = (u + 1.0) / 2.0, w / 2.0
+        f = self.f()
+        return sum(wi * self.maxwell(f, self.f(ui)) for ui, wi in zip(u, w, strict=True))
+
+    # --- the quantities estimators share ------------------------------------------------------
+    def grad(self, wrt: str) -> np.ndarray:
+        """The true gradient: E[f'(x)] (theta) or E[eps f'(x)] (sigma)."""
+        key = ("grad", wrt)
+        if key not in self._cache:
+            weight = self.poly([1.0]) if wrt == "theta" else self.poly([0.0, 1.0])
+            self._cache[key] = self.normal(self.df(), weight)
+        return self._cache[key]
+
+    def mean_f(self) -> np.ndarray:
+        """E[f(x)], the mean baseline."""
+        if "mean_f" not in self._cache:
+            self._cache["mean_f"] = self.normal(self.f())
+        return self._cache["mean_f"]
+
+    def optimal_baseline(self, wrt: str) -> np.ndarray:
+        """b* = E[f s^2] / E[s^2], the variance-minimising constant baseline."""
+        s = self.score(wrt)
+        return self.normal(self.f(), s, s) / self.normal(s, s)
 
 
-def _powers(x, count: int) -> np.ndarray:
-    """``x**j`` for ``j < count``, stacked on a new first axis."""
-    x = np.asarray(x)
-    return x ** np.arange(count).reshape((count,) + (1,) * x.ndim)
-
-
-def _padded(coefs) -> np.ndarray:
-    """Coefficient vectors as the rows of one array, zero-padded to the longest."""
-    out = np.zeros((len(coefs), max(c.size for c in coefs)))
-    for row, c in zip(out, coefs, strict=True):
-        row[: c.size] = c
+def _product(factors) -> EpsForm:
+    out = factors[0]
+    for f in factors[1:]:
+        out = out * f
     return out
 
 
-def _shifted(polys: np.ndarray, theta, sigma) -> np.ndarray:
-    """Coefficients in eps of ``poly(theta + sigma * eps)`` for each row of ``polys``: (rows, power, *cells).
+def exact(objective: Objective, N, theta, sigma, estimators, wrt) -> dict[str, np.ndarray]:
+    """Exact values over the grid: ``true_grad`` (theta, sigma, wrt), ``exact_mean`` and ``exact_var``
+    (N, theta, sigma, estimator, wrt). NaN throughout for user objectives (no closed forms)."""
+    shape = (np.size(N), np.size(theta), np.size(sigma), len(estimators), len(wrt))
+    if not objective.is_builtin:
+        nan = np.full(shape, np.nan)
+        return {"true_grad": np.full((*shape[1:3], len(wrt)), np.nan), "exact_mean": nan, "exact_var": nan.copy()}
+    m = Moments(objective, theta, sigma)
+    mean, var = np.empty(shape), np.empty(shape)
+    for i, name in enumerate(estimators):
+        for j, w in enumerate(wrt):
+            mu, v = ESTIMATORS[name].exact(m, w, N)
+            mean[..., i, j] = np.broadcast_to(mu, shape[:3])
+            var[..., i, j] = np.maximum(np.broadcast_to(v, shape[:3]), 0.0)  # a zero variance can round below 0
+    grad = np.stack([m.grad(w) for w in wrt], axis=-1)
+    return {"true_grad": grad, "exact_mean": mean, "exact_var": var}
 
-    The eps**j coefficient is ``sigma**j * sum_p comb(j + p, j) c[j + p] theta**p``.
+
+def cell_constants(objective: Objective, theta, sigma, estimators) -> np.ndarray:
+    """The constants rows (theta, sigma, len(CONSTANTS)) the estimators' kernels read (see estimators.base).
+
+    Baselines of built-ins are exact; of user objectives, by Gauss-Hermite quadrature.
+    Constants no requested estimator reads are left NaN.
     """
-    n = polys.shape[1]
-    j, p = np.ogrid[:n, :n]
-    comb = np.array([[math.comb(a + b, a) for b in range(n)] for a in range(n)], dtype=np.float64)
-    c = np.concatenate([polys, np.zeros_like(polys)], axis=1)[:, j + p]  # c[j + p], zero past the degree
-    return np.einsum("tjp,p...->tj...", comb * c, _powers(theta, n)) * _powers(sigma, n)
-
-
-def _product(q: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Row by row, the coefficients of the product of the polynomials ``q`` (rows, i) and ``s`` (rows, j, *cells)."""
-    rows, width, n = q.shape[0], q.shape[1], s.shape[1]
-    out = np.zeros((rows, width + n - 1) + s.shape[2:])
-    for i in range(width):
-        out[:, i : i + n] += q[:, i].reshape((rows, 1) + (1,) * (s.ndim - 2)) * s
+    th = np.asarray(theta, dtype=np.float64).reshape(-1, 1)
+    sg = np.asarray(sigma, dtype=np.float64).reshape(1, -1)
+    shape = (th.size, sg.size)
+    out = np.full((*shape, len(base.CONSTANTS)), np.nan)
+    out[..., base.THETA] = th
+    out[..., base.SIGMA] = sg
+    out[..., base.INV_SIGMA] = 1.0 / sg
+    needed = {c for name in estimators for c in ESTIMATORS[name].constants}
+    for index, what in ((base.F0, "f"), (base.DF0, "df"), (base.D2F0, "d2f")):
+        if index in needed:
+            out[..., index] = objective.evaluate(what, th)
+    baselines = needed & {base.MEAN_F, base.BSTAR_THETA, base.BSTAR_SIGMA}
+    if baselines:
+        if objective.is_builtin:
+            m = Moments(objective, theta, sigma)
+            mean_f, b_theta, b_sigma = m.mean_f(), m.optimal_baseline("theta"), m.optimal_baseline("sigma")
+        else:
+            mean_f, b_theta, b_sigma = _quadrature_baselines(objective, th, sg)
+        out[..., base.MEAN_F] = mean_f
+        out[..., base.BSTAR_THETA] = b_theta
+        out[..., base.BSTAR_SIGMA] = b_sigma
     return out
 
 
-def _expect(forms, requests, theta, sigma) -> np.ndarray:
-    """``E[Q(eps) g(theta + sigma eps)]`` for each ``(g, Q)`` of ``requests``, stacked on a first axis.
-
-    g names one of ``forms`` ("f", "f2", "df", "df2"); theta and sigma are
-    numbers or broadcast arrays of cells. Every Gaussian term of every request
-    is one row of a single array computation (a sweep pays for this once, so
-    it is kept to a few dozen array operations): with S the row's shifted
-    polynomial and m the moments of its Z, ``E[(Q S)(Z)] = sum_k (Q S)_k m_k``.
-    """
-    rows = [(r, Q.coef, *term) for r, (which, Q) in enumerate(requests) for term in forms[which]]
-    request, q, coef, polys, A, B = zip(*rows, strict=True)
-    theta = np.asarray(theta, dtype=np.float64)
-    sigma = np.asarray(sigma, dtype=np.float64)
-    column = (len(rows),) + (1,) * np.ndim(theta * sigma)  # the row axis first, then the cells'
-    A = np.reshape(np.array(A, dtype=np.float64), column)
-    B = np.reshape(np.array(B) + 0.0, column)  # float64, or complex128 where a term needs it (cos)
-    coef = np.reshape(np.array(coef) + 0.0, column)
-    scale, mu, v = _gaussian_factor(A * sigma * sigma, sigma * (B - 2.0 * A * theta), B * theta - A * theta * theta)
-    product = _product(_padded(q), _shifted(_padded([p.coef for p in polys]), theta, sigma))
-    moments = _moments(mu, v, product.shape[1])
-    values = np.real(coef * scale * np.einsum("tk...,kt...->t...", product, moments))
-    out = np.zeros((len(requests),) + values.shape[1:])
-    np.add.at(out, np.array(request), values)
-    return out
-
-
-def _grid_apply(fn, theta, sigma) -> np.ndarray:
-    """``fn(t, s)`` (a sequence of k numbers) at every grid cell: (theta, sigma, k)."""
-    th = np.asarray(theta, dtype=np.float64)
-    sg = np.asarray(sigma, dtype=np.float64)
-    return np.array([[fn(float(t), float(s)) for s in sg] for t in th], dtype=np.float64).reshape(th.size, sg.size, -1)
-
-
-def _grid_broadcast(fn, theta, sigma) -> np.ndarray:
-    """``fn(theta, sigma)`` on broadcast arrays of cells, k results stacked first, as (theta, sigma, k)."""
-    th = np.asarray(theta, dtype=np.float64)[:, None]
-    sg = np.asarray(sigma, dtype=np.float64)[None, :]
-    values = np.moveaxis(np.asarray(fn(th, sg)), 0, -1)
-    return np.broadcast_to(values, (th.size, sg.size, values.shape[-1])).astype(np.float64)
-
-
-def exact(objective: Objective, theta, sigma) -> dict[str, np.ndarray] | None:
-    """Exact gradients and per-sample variances over a (theta, sigma) grid.
-
-    Returns ``{"true_grad": (theta, sigma, wrt), "per_sample_var": (theta, sigma, term)}``
-    with terms in :data:`gradsweep.estimators.TERMS` order, or None when the
-    objective has no closed form (user objectives). The whole grid is computed
-    at once, as arrays.
-    """
-    forms = objective.gaussian_forms()
-    if forms is None:
-        return None
-    return _assemble(lambda requests, t, s: _expect(forms, requests, t, s), theta, sigma, _grid_broadcast)
-
-
-def quadrature(objective: Objective, theta, sigma, nodes: int = 160) -> dict[str, np.ndarray]:
-    """The quantities of :func:`exact` by ``nodes``-point Gauss-Hermite quadrature.
-
-    Exact for polynomial f of degree below ``nodes - 2``; for other smooth f the
-    error falls quickly with ``nodes``. It is only as good as f is smooth and
-    slowly varying on the scale of sigma: check it by doubling ``nodes``.
-    """
-    if objective.is_builtin:
-        from . import objectives as objs
-
-        code, k = objective.code, objective.k
-
-        def f(x):
-            return objs.value.py_func(code, x, k)
-
-        def df(x):
-            return objs.derivative.py_func(code, x, k)
-
-    else:
-        f = objective.f
-        df = objective.df if objective.df is not None else (lambda x: math.nan)
-    z, w = hermegauss(nodes)
-    w = w / math.sqrt(2.0 * math.pi)
-    g_of = {
-        "f": lambda x: np.array([f(v) for v in x]),
-        "f2": lambda x: np.array([f(v) for v in x]) ** 2,
-        "df": lambda x: np.array([df(v) for v in x]),
-        "df2": lambda x: np.array([df(v) for v in x]) ** 2,
-    }
-
-    def expect(requests, t, s):
-        g = {which: g_of[which](t + s * z) for which in dict.fromkeys(which for which, _ in requests)}
-        return [float(np.sum(w * Q(z) * g[which])) for which, Q in requests]
-
-    return _assemble(expect, theta, sigma, _grid_apply)
-
-
-#: Every quantity of :func:`_assemble`: (key, which g, Q, divide by sigma^power).
-_QUANTITIES = [(("grad", w), *_GRAD[w]) for w in WRT] + [(term, *_SECOND[term]) for term in TERMS]
-
-
-def _assemble(expect, theta, sigma, over_grid) -> dict[str, np.ndarray]:
-    """The results of :func:`exact` from ``expect(requests, t, s)``: E[Q(eps) g(t + s eps)] for each (g, Q)."""
-    requests = [(which, Q) for _, which, Q, _ in _QUANTITIES]
-    e = over_grid(lambda t, s: expect(requests, t, s), theta, sigma)  # (theta, sigma, quantity)
-    sg = np.asarray(sigma, dtype=np.float64)[None, :]
-    value = {key: e[..., i] / sg**power for i, (key, _, _, power) in enumerate(_QUANTITIES)}
-    grad = np.stack([value[("grad", w)] for w in WRT], axis=-1)
-    second = np.stack([value[term] for term in TERMS], axis=-1)
-    grad_of_term = np.stack([grad[..., WRT.index(w)] for _, w in TERMS], axis=-1)
-    return {"true_grad": grad, "per_sample_var": second - grad_of_term**2}
-
-
-def score_means(objective: Objective, theta: float, sigma: float) -> tuple[float, float]:
-    """E of the score terms, ``E[f eps] / sigma`` and ``E[f (eps^2 - 1)] / sigma``.
-
-    Stein's lemma makes these equal the true gradients; used as a consistency check.
-    """
-    forms = objective.gaussian_forms()
-    e = _expect(forms, [("f", _EPS), ("f", _EPS**2 - 1)], theta, sigma)
-    return float(e[0]) / sigma, float(e[1]) / sigma
+def _quadrature_baselines(objective: Objective, th, sg):
+    """E[f], E[f s^2]/E[s^2] for theta and sigma by Gauss-Hermite quadrature (user objectives)."""
+    z, w = hermegauss(HERMITE_NODES)
+    w = w / _SQRT_2PI
+    fx = objective.evaluate("f", th[..., None] + sg[..., None] * z)  # (theta, sigma, node)
+    mean_f = fx @ w
+    # s^2 = eps^2 / sigma^2 or (eps^2 - 1)^2 / sigma^2; E[s^2] sigma^2 = 1 and 2
+    b_theta = fx @ (w * z * z)
+    b_sigma = fx @ (w * (z * z - 1.0) ** 2) / 2.0
+    return mean_f, b_theta, b_sigma

@@ -1,0 +1,45 @@
+"""The estimator family's cost: every estimator's own rate, and all ten against score + pathwise.
+
+Same samples everywhere: f(x) = x^2, theta = 2, sigma = 1, both wrt, N = 1e6, 1e8 samples.
+The target: all ten estimators in one sweep cost at most 3 times the score + pathwise sweep
+(``ratio_to_score_pathwise``, measured in the same run).
+"""
+
+import pytest
+from conftest import RATES
+
+import gradsweep
+from gradsweep.estimators import NAMES
+
+SAMPLES = 100_000_000
+N = 1_000_000
+CONFIG = dict(objective="square", wrt=["theta", "sigma"], N=[N], theta=[2.0], sigma=[1.0], reps=SAMPLES // N, seed=0)
+GROUP = "estimator family, 1e8 samples"
+
+
+def _timed(benchmark, estimators):
+    gradsweep.sweep(**{**CONFIG, "estimators": estimators, "reps": 2, "N": [1000]})  # compile or load first
+    benchmark.pedantic(gradsweep.sweep, kwargs={**CONFIG, "estimators": estimators}, rounds=3, warmup_rounds=1, iterations=1)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_score_and_pathwise(benchmark, record):
+    _timed(benchmark, ["score", "pathwise"])
+    record("score+pathwise", SAMPLES)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_all_ten(benchmark, record):
+    _timed(benchmark, list(NAMES))
+    rate = record("all ten", SAMPLES)
+    if "score+pathwise" in RATES:
+        benchmark.extra_info["ratio_to_score_pathwise"] = RATES["score+pathwise"] / rate
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("name", NAMES)
+def test_each_estimator(benchmark, record, name):
+    _timed(benchmark, [name])
+    rate = record(name, SAMPLES)
+    if "score+pathwise" in RATES:
+        benchmark.extra_info["ratio_to_score_pathwise"] = RATES["score+pathwise"] / rate

@@ -1,0 +1,80 @@
+"""What an estimator is: the record that kernels, truth, config and dataset read.
+
+An estimator has one :class:`Output` per parameter (``wrt``). An output names
+
+* ``sums`` — the per-sample quantities a replicate sums, each a small scalar
+  function ``q(code, k, p, eps, w, w2, m, um, e2)`` that the CPU and CUDA
+  kernels both call. ``code``/``k`` select the objective (``value``,
+  ``derivative``, ``second_derivative`` of :mod:`gradsweep.objectives`), ``p``
+  is the cell's row of constants (indices below), and the rest are the
+  sample's variates (:data:`VARIATES`). Two outputs that name the same
+  function share its sum: it is computed once.
+* ``finish`` — ``finish(s_0, ..., s_{q-1}, n, p)``: how a replicate's sums
+  of N samples become its estimate (``s / n`` for a plain average; a
+  non-linear mix for leave-one-out).
+* ``variates`` — which variates its sums read (only those are drawn).
+
+and the estimator its exact mean and variance (:mod:`gradsweep.truth`
+supplies the expectations), its cost (evaluations of f or f' per sample), the
+smallest N it is defined for, and a description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._jit import scalar
+
+#: A cell's constants, computed on the host once per cell: indices into its row ``p``.
+THETA, SIGMA, INV_SIGMA, F0, DF0, D2F0, MEAN_F, BSTAR_THETA, BSTAR_SIGMA = range(9)
+CONSTANTS = ("theta", "sigma", "inv_sigma", "f0", "df0", "d2f0", "mean_f", "bstar_theta", "bstar_sigma")
+
+#: The per-sample variates, in the order the quantity functions take them.
+#: eps ~ N(0, 1), the sample's normal; w, w2 ~ Rayleigh(1), independent of each other and of eps;
+#: m ~ double-sided Maxwell (pdf m^2 phi(m)) and um = u * m with u ~ U(0, 1) independent of m
+#: (so um ~ N(0, 1)); e2 ~ N(0, 1) independent of m. How they are drawn: gradsweep.philox.
+VARIATES = ("eps", "w", "w2", "m", "um", "e2")
+
+WRT = ("theta", "sigma")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One estimator's estimate of one derivative: the sums per sample and how a replicate finishes them."""
+
+    sums: tuple[Callable, ...]
+    finish: Callable
+    variates: frozenset[str]
+    formula: str
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A gradient estimator as one unit (see the module docstring)."""
+
+    name: str
+    description: str
+    outputs: dict[str, Output]
+    #: ``exact(moments, wrt, n) -> (mean, var)`` of the N-sample estimate, arrays over (N, theta, sigma).
+    exact: Callable
+    cost: int
+    #: what it evaluates: a subset of ("f", "df", "d2f")
+    needs: tuple[str, ...]
+    when: str
+    min_n: int = 1
+    #: which cell constants (indices above) it reads
+    constants: tuple[int, ...] = field(default=())
+
+
+@scalar
+def average(s, n, p):
+    """The plain N-sample average of one sum."""
+    return s / n
+
+
+def as_n(n) -> np.ndarray:
+    """N as float64 with axes for (N, theta, sigma)."""
+    return np.asarray(n, dtype=np.float64).reshape(-1, 1, 1)

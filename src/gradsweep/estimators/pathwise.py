@@ -1,0 +1,38 @@
+"""``pathwise``: the pathwise (reparameterisation) estimator, f'(x) dx/dparam.
+
+d/dtheta: f'(x);  d/dsigma: f'(x) eps.
+"""
+
+from .._jit import scalar
+from ..objectives import derivative
+from .base import SIGMA, THETA, Estimator, Output, as_n, average
+
+
+@scalar(inline="always")
+def pathwise_theta(code, k, p, eps, w, w2, m, um, e2):
+    return derivative(code, p[THETA] + p[SIGMA] * eps, k)
+
+
+@scalar(inline="always")
+def pathwise_sigma(code, k, p, eps, w, w2, m, um, e2):
+    return derivative(code, p[THETA] + p[SIGMA] * eps, k) * eps
+
+
+def exact(m, wrt, n):
+    g = m.grad(wrt)
+    weight = m.poly([1.0]) if wrt == "theta" else m.poly([0.0, 1.0])
+    return g, (m.normal(m.df(), m.df(), weight, weight) - g * g) / as_n(n)
+
+
+ESTIMATOR = Estimator(
+    name="pathwise",
+    description="pathwise (reparameterisation) estimator: f'(x) * dx/dparam with x = theta + sigma * eps",
+    outputs={
+        "theta": Output((pathwise_theta,), average, frozenset({"eps"}), "f'(x)"),
+        "sigma": Output((pathwise_sigma,), average, frozenset({"eps"}), "f'(x) eps"),
+    },
+    exact=exact,
+    cost=1,
+    needs=("df",),
+    when="f differentiable and smooth on the scale of sigma; usually the lowest variance per evaluation",
+)

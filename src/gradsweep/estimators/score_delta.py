@@ -1,0 +1,62 @@
+"""``score_delta``: the score estimator with a delta-method control variate.
+
+h is the second-order Taylor expansion of f at theta, held fixed:
+h(x) = f(theta) + f'(theta)(x - theta) + f''(theta)(x - theta)^2 / 2, whose
+expectation is known, so (f(x) - h(x)) s + dE[h]/dparam is unbiased with
+dE[h]/dtheta = f'(theta) and dE[h]/dsigma = sigma f''(theta). Exact (zero
+variance) for a quadratic f.
+"""
+
+from .._jit import scalar
+from ..objectives import value
+from .base import D2F0, DF0, F0, INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n
+
+
+@scalar(inline="always")
+def residual(code, k, p, eps, d):
+    """f(x) - h(x) at x = theta + sigma eps, ``d`` = sigma eps."""
+    return value(code, p[THETA] + d, k) - (p[F0] + d * (p[DF0] + 0.5 * d * p[D2F0]))
+
+
+@scalar(inline="always")
+def delta_theta(code, k, p, eps, w, w2, m, um, e2):
+    return residual(code, k, p, eps, p[SIGMA] * eps) * eps * p[INV_SIGMA]
+
+
+@scalar(inline="always")
+def delta_sigma(code, k, p, eps, w, w2, m, um, e2):
+    return residual(code, k, p, eps, p[SIGMA] * eps) * (eps * eps - 1.0) * p[INV_SIGMA]
+
+
+@scalar
+def plus_df0(s, n, p):
+    return s / n + p[DF0]
+
+
+@scalar
+def plus_sigma_d2f0(s, n, p):
+    return s / n + p[SIGMA] * p[D2F0]
+
+
+def exact(m, wrt, n):
+    g = m.grad(wrt)
+    s = m.score(wrt)
+    r = m.f() - m.taylor2()
+    shift = m.constant("df0") if wrt == "theta" else m.sigma * m.constant("d2f0")
+    return g, (m.normal(r, r, s, s) - (g - shift) ** 2) / as_n(n)
+
+
+ESTIMATOR = Estimator(
+    name="score_delta",
+    description="score-function estimator with the delta-method control variate h (2nd-order Taylor expansion of f at theta): "
+    "(f(x) - h(x)) * d/dparam log p(x) + dE[h]/dparam",
+    outputs={
+        "theta": Output((delta_theta,), plus_df0, frozenset({"eps"}), "(f(x) - h(x)) eps / sigma + f'(theta)"),
+        "sigma": Output((delta_sigma,), plus_sigma_d2f0, frozenset({"eps"}), "(f(x) - h(x)) (eps^2 - 1) / sigma + sigma f''(theta)"),
+    },
+    exact=exact,
+    cost=1,
+    needs=("f", "df", "d2f"),
+    when="f close to quadratic on the scale of sigma (exact for a quadratic); needs f' and f'' at theta",
+    constants=(F0, DF0, D2F0),
+)

@@ -1,0 +1,89 @@
+"""``score_loo``: the score estimator with the leave-one-out baseline (RLOO), unbiased, N >= 2.
+
+(1 / (N - 1)) sum_i (f_i - mean_j f_j) s_i. A replicate sums three quantities
+per parameter, sum f~ s, sum f~ and sum s, with f~ = f - f(theta): the estimate
+is invariant to that per-cell shift, and the shift keeps an objective with a
+large offset from cancelling away its digits.
+
+Exact variance: the estimate is a U-statistic of order 2 with kernel
+h(i, j) = (f_i - f_j)(s_i - s_j) / 2, so (Hoeffding)
+Var = 4 (N - 2) / (N (N - 1)) zeta_1 + 2 / (N (N - 1)) zeta_2 with
+zeta_1 = Var((f - E f) s) / 4 and zeta_2 = Var(h).
+"""
+
+from .._jit import scalar
+from ..objectives import value
+from .base import F0, INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n
+
+
+@scalar(inline="always")
+def shifted_f(code, k, p, eps, w, w2, m, um, e2):
+    return value(code, p[THETA] + p[SIGMA] * eps, k) - p[F0]
+
+
+@scalar(inline="always")
+def shifted_f_score_theta(code, k, p, eps, w, w2, m, um, e2):
+    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[F0]) * eps * p[INV_SIGMA]
+
+
+@scalar(inline="always")
+def shifted_f_score_sigma(code, k, p, eps, w, w2, m, um, e2):
+    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[F0]) * (eps * eps - 1.0) * p[INV_SIGMA]
+
+
+@scalar(inline="always")
+def score_theta(code, k, p, eps, w, w2, m, um, e2):
+    return eps * p[INV_SIGMA]
+
+
+@scalar(inline="always")
+def score_sigma(code, k, p, eps, w, w2, m, um, e2):
+    return (eps * eps - 1.0) * p[INV_SIGMA]
+
+
+@scalar
+def centred_sum(sfs, sf, ss, n):
+    """sum_i (f_i - mean f) s_i from the three sums."""
+    return sfs - sf * ss / n
+
+
+@scalar
+def leave_one_out(sfs, sf, ss, n, p):
+    return centred_sum(sfs, sf, ss, n) / (n - 1.0)
+
+
+def sums(wrt):
+    return (shifted_f_score_theta if wrt == "theta" else shifted_f_score_sigma, shifted_f, score_theta if wrt == "theta" else score_sigma)
+
+
+def variance(m, wrt, n):
+    """Hoeffding's variance of the leave-one-out U-statistic of N samples."""
+    g = m.grad(wrt)
+    s = m.score(wrt)
+    f = m.f()
+    mu = m.mean_f()
+    ef2s2 = m.normal(f, f, s, s)
+    efs2 = m.normal(f, s, s)
+    es2 = m.normal(s, s)
+    ef2 = m.normal(f, f)
+    zeta1 = (ef2s2 - 2.0 * mu * efs2 + mu * mu * es2 - g * g) / 4.0
+    zeta2 = (ef2s2 + ef2 * es2 - 2.0 * mu * efs2 + 2.0 * g * g) / 2.0 - g * g
+    n = as_n(n)
+    return 4.0 * (n - 2.0) / (n * (n - 1.0)) * zeta1 + 2.0 / (n * (n - 1.0)) * zeta2
+
+
+def exact(m, wrt, n):
+    return m.grad(wrt), variance(m, wrt, n)
+
+
+ESTIMATOR = Estimator(
+    name="score_loo",
+    description="score-function estimator with the leave-one-out baseline (RLOO): (1/(N-1)) sum_i (f_i - mean_j f_j) s_i",
+    outputs={w: Output(sums(w), leave_one_out, frozenset({"eps"}), f"(1/(N-1)) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")},
+    exact=exact,
+    cost=1,
+    needs=("f",),
+    when="a baseline from the batch itself, no model of E[f] needed; near the optimal baseline once N >= 4",
+    min_n=2,
+    constants=(F0,),
+)
