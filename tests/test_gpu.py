@@ -19,6 +19,7 @@ from gradsweep import dataset, gpu
 from gradsweep.checkpoint import Checkpoint
 from gradsweep.cli import main
 from gradsweep.config import Config, ConfigError
+from gradsweep.estimators import NAMES
 from gradsweep.objectives import Objective, make_objective
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,14 +34,22 @@ def dwavy(x):
 
 
 @pytest.mark.parametrize(
-    "spec",
-    ["square", {"name": "quadratic", "k": 2.0}, {"name": "exp_quadratic", "k": 0.5}, {"name": "cos", "k": 3.0}, "user"],
-    ids=["square", "quadratic", "exp_quadratic", "cos", "user"],
+    ("spec", "estimators"),
+    [
+        ("square", ("score", "pathwise")),
+        ({"name": "quadratic", "k": 2.0}, ("score", "pathwise")),
+        ({"name": "exp_quadratic", "k": 0.5}, ("score", "pathwise")),
+        ({"name": "cos", "k": 3.0}, ("score", "pathwise")),
+        ("user", ("score", "pathwise")),
+        ({"name": "cos", "k": 3.0}, NAMES),
+        ("user", ("score_loo", "pathwise_antithetic", "mvd", "mvd_uncoupled")),
+    ],
+    ids=["square", "quadratic", "exp_quadratic", "cos", "user", "cos-all-estimators", "user-family"],
 )
-def test_every_kernel_compiles_to_ptx_for_sm_90(spec):
+def test_every_kernel_compiles_to_ptx_for_sm_90(spec, estimators):
     """numba's typing and lowering and NVVM run for real: any compile error of a real launch shows here."""
     objective = Objective("wavy", f=wavy, df=dwavy) if spec == "user" else make_objective(spec)
-    texts = gpu.ptx(objective, cc=(9, 0))
+    texts = gpu.ptx(objective, cc=(9, 0), estimators=estimators)
     assert sorted(texts) == ["_chunk_sums", "_chunk_sums_per_thread", "_chunk_sums_shared", "_unit_states"]
     for name, text in texts.items():
         assert ".target sm_90" in text

@@ -47,6 +47,23 @@ def rebind(fn, **names):
     return types.FunctionType(py.__code__, {**py.__globals__, **names}, py.__name__, py.__defaults__, py.__closure__)
 
 
+def rebind_tree(fn, wrap, **names):
+    """:func:`rebind` ``fn``, and likewise every estimator helper it calls, each compiled by ``wrap``.
+
+    An estimator's quantity function may call helpers of its own module (score_delta's
+    residual, score_loo's centred sum); those must see the same ``names`` (a user's f) and
+    be compiled for the same target (a CUDA device function), so they are rebound too.
+    """
+    py = getattr(fn, "py_func", fn)
+    calls = {}
+    for name in py.__code__.co_names:
+        helper = py.__globals__.get(name)
+        if name not in names and isinstance(helper, numba.core.dispatcher.Dispatcher):
+            if helper.py_func.__module__.startswith("gradsweep.estimators"):
+                calls[name] = wrap(rebind_tree(helper, wrap, **names))
+    return rebind(py, **names, **calls)
+
+
 def scalar(fn=None, *, cache: bool = CACHE, inline: str = "never"):
     """Compile a small scalar helper.
 

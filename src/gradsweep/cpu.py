@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from . import objectives
-from ._jit import generated_module, rebind, scalar
+from ._jit import generated_module, rebind, rebind_tree, scalar
 from .estimators import VARIATES, Layout, layout
 from .objectives import USER, Objective
 from .philox import seed_key
@@ -240,9 +240,9 @@ def kernels(objective: Objective, estimators: tuple[str, ...], wrt: tuple[str, .
     key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs)
     if key not in _kernels:  # keep the functions alive with the kernels
         helpers = user_helpers(objective)
-        namespace = {
-            name: scalar(rebind(q, **helpers), cache=False, inline="always") for name, q in zip(_quantity_names(lay), lay.sums, strict=True)
-        }
+        compiled = lambda f: scalar(f, cache=False, inline="always")  # noqa: E731
+        quantities = zip(_quantity_names(lay), lay.sums, strict=True)
+        namespace = {name: compiled(rebind_tree(q, compiled, **helpers)) for name, q in quantities}
         module = generated_module("cpu_user", source(lay, USER, cached=False, imports=False), namespace=namespace)
         _kernels[key] = (module.chunk_sums, module.unit_states, objective)
     return _kernels[key][:2]

@@ -72,7 +72,9 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     bar.update(int(plan.samples[:done].sum()))
     batches = [b for b in plan.batches(*units_function(kernels)[1]) if b.stop > done]
     parts = [plan.take(b) for b in batches]
-    [cell_const] = client.scatter([cells], broadcast=True)
+    # the constants travel inside each task (cells x 9 numbers): scattered data lives only on the
+    # workers, and a task whose scattered input died with its worker could not be rerun
+    cell_const = cells
     futures = {
         client.submit(
             _batch_task,

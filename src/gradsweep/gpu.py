@@ -1,10 +1,15 @@
-"""The CUDA backend: numba.cuda kernels on the same random streams and the same terms.
+"""The CUDA backend: numba.cuda kernels on the same random streams and the same estimator units.
 
 Nothing numerical is written twice. The device functions are the very Python
-sources of the CPU helpers (:func:`gradsweep.philox.normal_pair`,
-:func:`gradsweep.estimators.sample_terms`, :func:`gradsweep.welford.merge`,
-the objectives), recompiled for the GPU with their global names rebound to
-device versions (:func:`device`). Only the two bit-casts of
+sources of the CPU helpers (:func:`gradsweep.philox.normal_pair` and
+``extra_draw_from``, each estimator's quantity and finish functions,
+:func:`gradsweep.welford.merge`, the objectives), recompiled for the GPU with
+their global names rebound to device versions (:func:`device`,
+``_jit.rebind_tree``). For the requested estimators two device functions are
+generated (:func:`_generated_source`): ``add_sample`` adds one sample's Q
+quantities into a thread's running sums (with the measure-valued estimators'
+extra draw where one reads it), and ``estimate`` finishes a replicate's sums
+into one output's estimate; the kernels below are generic in Q and OUTPUTS. Only the two bit-casts of
 :mod:`gradsweep.elementary` differ per target: libdevice on a GPU, numpy views
 under numba's simulator (``NUMBA_ENABLE_CUDASIM=1``).
 
@@ -13,7 +18,7 @@ Two steps per batch, as on the CPU:
 1. the chunk sums, for each chunk item (and each cell of its group):
 
    * :func:`_chunk_sums` — one cell per group: a block per chunk; thread ``t``
-     draws pairs ``t, t + THREADS, ...`` and sums their terms in registers;
+     draws pairs ``t, t + THREADS, ...`` and sums their quantities in a local array;
    * :func:`_chunk_sums_per_thread` — one cell per group, chunks of at most
      ``SMALL * THREADS`` samples (small N): a thread per chunk, its samples in
      order, where a block would keep few of its threads busy;
@@ -27,10 +32,10 @@ Two steps per batch, as on the CPU:
    A block adds its threads' sums in a fixed tree. Each kernel works out its
    chunk's replicate and samples from the batch's per-unit arrays
    (:func:`_item`), so the host prepares and copies O(units) per batch.
-2. :func:`_unit_states` — a block per (unit, cell): each thread adds the chunk
-   sums of a run of consecutive replicates, divides by N and merges the
-   estimates into Welford states in replicate order; the threads' states are
-   merged in a fixed tree.
+2. :func:`_unit_states` — a block per (unit, cell), one output after another:
+   each thread adds the chunk sums of a run of consecutive replicates, finishes
+   them into the output's estimates and merges those into a Welford state in
+   replicate order; the threads' states are merged in a fixed tree.
 
 Every addition and merge happens in an order fixed by the plan (and THREADS),
 never by the scheduling of threads, so repeated runs are bit-identical. They
@@ -49,9 +54,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import elementary, objectives, philox, welford
-from ._jit import rebind, scalar
+from ._jit import generated_module, rebind, rebind_tree
 from .config import ConfigError
-from .estimators import base
+from .estimators import Layout, layout
 from .objectives import USER, Objective
 from .plan import Plan, unit_items
 
@@ -68,28 +73,6 @@ SHARED_MIN_BLOCKS = 5
 #: Blocks along a grid's y axis at most (CUDA's limit); blocks loop over the tiles or cells beyond.
 MAX_GRID_Y = 65535
 INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
-
-# Not yet generic: these kernels compute the four per-sample terms of the score and pathwise
-# estimators (the engine before the estimator family); gpu.supports says which outputs they
-# can give, and the CPU backend computes every estimator.
-#: (estimator, wrt) of each of the four per-sample terms, in kernel order.
-TERMS = (("score", "theta"), ("score", "sigma"), ("pathwise", "theta"), ("pathwise", "sigma"))
-N_TERMS = len(TERMS)
-
-
-@scalar
-def classic_terms(fx, dfx, eps, inv_sigma):
-    """The four per-sample terms (score-theta, score-sigma, pathwise-theta, pathwise-sigma)."""
-    s = fx * inv_sigma
-    return s * eps, s * (eps * eps - 1.0), dfx, dfx * eps
-
-
-def supports(estimators) -> str | None:
-    """Why the GPU kernels cannot compute ``estimators`` (one line), or None when they can."""
-    others = [e for e in estimators if e not in {t[0] for t in TERMS}]
-    if others:
-        return f"the cuda backend computes only the score and pathwise estimators so far, not {', '.join(others)}; use --backend cpu"
-    return None
 
 
 def _cuda():
@@ -183,10 +166,14 @@ class _Device:
             sincos_turn_from=sincos_turn_from,
         )
         self.philox4x32_10 = philox4x32_10
-        self.sample_terms = device(classic_terms)
+        # the measure-valued estimators' extra draw (philox.extra_draw_from) and its transforms
+        self.extra_draw = device(philox.extra_draw_from, philox4x32_10=philox4x32_10, uniform=uniform, bits_float=bits_float)
+        self.rayleigh = device(philox.rayleigh_from, log_unit_from=log_unit_from)
+        self.sincos = sincos_turn_from
         self.merge = device(welford.merge)
         self.value = device(objectives.value)
         self.derivative = device(objectives.derivative)
+        self.second_derivative = device(objectives.second_derivative)
 
 
 _device_helpers: _Device | None = None
@@ -200,11 +187,13 @@ def helpers() -> _Device:
 
 
 # --- kernels --------------------------------------------------------------------------------------
-# The kernel sources below refer to these globals; _compile binds them per kernel (CODE, the
-# objective's code, becomes a compile-time constant, as in the CPU kernels).
-cuda = normal_pair = sample_terms = value = derivative = merge = None
-add_sample = pair_sums = lane_sums = item = store = None
-CODE = USER
+# The kernel sources below refer to these globals; _compile binds them per kernel. Q (sums per
+# cell) and OUTPUTS (outputs per cell) become compile-time constants, as do the layout's generated
+# device functions add_sample (one sample's quantities into the running sums) and estimate
+# (a replicate's sums finished into one output's estimate): see _generated_source.
+cuda = normal_pair = add_sample = estimate = merge = None
+pair_sums = lane_sums = item = store = None
+Q = OUTPUTS = 1
 
 # A batch's chunk items are numbered as plan.chunk_items numbers them, and each kernel works
 # out its item's replicate and samples from per-unit arrays (the "units" arguments below:
@@ -228,44 +217,29 @@ def _item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n):
     return lo, unit_rep0[lo] + within // per_rep, start, min(start + unit_size[lo], unit_n[lo])
 
 
-def _add_sample(a0, a1, a2, a3, e, theta, sigma, inv_sigma, k):
-    """The four running sums plus the terms of normal ``e`` for the cell (theta, sigma)."""
-    x = theta + sigma * e
-    t0, t1, t2, t3 = sample_terms(value(CODE, x, k), derivative(CODE, x, k), e, inv_sigma)
-    return a0 + t0, a1 + t1, a2 + t2, a3 + t3
+def _pair_sums(k0, k1, k, coefficients, rep, stream, p, first_pair, step, stop, acc):
+    """``acc[:Q]`` = the sums of the cell with constants ``p`` over the pairs ``first_pair, first_pair + step, ...`` below ``stop``."""
+    for q in range(Q):
+        acc[q] = 0.0
+    for pr in range(first_pair, (stop + 1) // 2, step):
+        e0, e1 = normal_pair(k0, k1, np.uint64(pr), np.uint64(rep), np.uint64(stream), coefficients)
+        add_sample(acc, k0, k1, 2 * pr, rep, stream, coefficients, e0, p, k)
+        if 2 * pr + 1 < stop:  # odd N: the last pair's second normal is not a sample
+            add_sample(acc, k0, k1, 2 * pr + 1, rep, stream, coefficients, e1, p, k)
 
 
-def _pair_sums(k0, k1, k, coefficients, rep, stream, cell, cell_theta, cell_sigma, first_pair, step, stop):
-    """The four term sums of ``cell`` over the pairs ``first_pair, first_pair + step, ...`` of samples below ``stop``."""
-    theta = cell_theta[cell]
-    sigma = cell_sigma[cell]
-    inv_sigma = 1.0 / sigma
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    for p in range(first_pair, (stop + 1) // 2, step):
-        e0, e1 = normal_pair(k0, k1, np.uint64(p), np.uint64(rep), np.uint64(stream), coefficients)
-        a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, e0, theta, sigma, inv_sigma, k)
-        if 2 * p + 1 < stop:  # odd N: the last pair's second normal is not a sample
-            a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, e1, theta, sigma, inv_sigma, k)
-    return a0, a1, a2, a3
-
-
-def _lane_sums(partial, t, lane, lanes, a0, a1, a2, a3):
-    """Thread t's four sums added over the ``lanes`` threads of its segment (a power of two) in a fixed tree.
+def _lane_sums(partial, t, lane, lanes, acc):
+    """Thread t's Q sums added over the ``lanes`` threads of its segment (a power of two) in a fixed tree.
 
     Every thread of the block calls it; the segment's sums end in ``partial[:, t]`` of its lane 0.
     """
-    partial[0, t] = a0
-    partial[1, t] = a1
-    partial[2, t] = a2
-    partial[3, t] = a3
+    for q in range(Q):
+        partial[q, t] = acc[q]
     cuda.syncthreads()
     half = lanes // 2
     while half > 0:
         if lane < half:
-            for q in range(4):
+            for q in range(Q):
                 partial[q, t] += partial[q, t + half]
         cuda.syncthreads()
         half //= 2
@@ -274,67 +248,66 @@ def _lane_sums(partial, t, lane, lanes, a0, a1, a2, a3):
 # fmt: off
 def _chunk_sums(
     k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
-    cell_theta, cell_sigma, coefficients, out,
+    cell_const, coefficients, out,
 ):
     # fmt: on
-    """One block per chunk item ``first + blockIdx.x`` of a one-cell group: its four term sums, in a fixed tree.
+    """One block per chunk item ``first + blockIdx.x`` of a one-cell group: its Q sums, in a fixed tree.
 
-    Thread ``t`` draws pairs ``t, t + THREADS, ...`` of the chunk and adds their terms in registers.
+    Thread ``t`` draws pairs ``t, t + THREADS, ...`` of the chunk and adds their quantities in registers.
     ``coefficients`` are :data:`gradsweep.elementary.COEFFICIENTS`, given as an argument: each use
     in the loop then costs one load from the constant bank, where a literal costs two moves and
     more registers (``make gpu-static`` counted 304 -> 280 instructions per Philox block).
     """
     i = first + cuda.blockIdx.x
     t = cuda.threadIdx.x
-    partial = cuda.shared.array((4, THREADS), np.float64)
+    partial = cuda.shared.array((Q, THREADS), np.float64)
+    acc = cuda.local.array(Q, np.float64)
     u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
-    cell = unit_cell0[u]
-    a0, a1, a2, a3 = pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell, cell_theta, cell_sigma, start // 2 + t, THREADS, stop)
-    lane_sums(partial, t, t, THREADS, a0, a1, a2, a3)
-    if t < 4:
-        out[i, 0, t] = partial[t, 0]
+    pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell_const[unit_cell0[u]], start // 2 + t, THREADS, stop, acc)
+    lane_sums(partial, t, t, THREADS, acc)
+    for q in range(t, Q, THREADS):
+        out[i, 0, q] = partial[q, 0]
 
 
 # fmt: off
 def _chunk_sums_per_thread(
     k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
-    cell_theta, cell_sigma, coefficients, end, out,
+    cell_const, coefficients, end, out,
 ):
     # fmt: on
     """One thread per chunk item ``first + cuda.grid(1)`` (up to ``end``) of a one-cell group, its samples in order.
 
     For items of at most SMALL * THREADS samples, where a block of THREADS threads would mostly
-    idle (a replicate of 10 samples keeps 5 of 128 busy) and then spend a tree on four sums.
+    idle (a replicate of 10 samples keeps 5 of 128 busy) and then spend a tree on its sums.
     """
     i = first + cuda.grid(1)
     if i >= end:
         return
+    acc = cuda.local.array(Q, np.float64)
     u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
-    cell = unit_cell0[u]
-    a0, a1, a2, a3 = pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell, cell_theta, cell_sigma, start // 2, 1, stop)
-    out[i, 0, 0] = a0
-    out[i, 0, 1] = a1
-    out[i, 0, 2] = a2
-    out[i, 0, 3] = a3
+    pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell_const[unit_cell0[u]], start // 2, 1, stop, acc)
+    for q in range(Q):
+        out[i, 0, q] = acc[q]
 
 
 # fmt: off
 def _chunk_sums_shared(
     k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
-    cell_theta, cell_sigma, coefficients, cells, out,
+    cell_const, coefficients, cells, out,
 ):
     # fmt: on
     """One block per (chunk item, tile of ``cells`` cells of its group): the normals drawn once per tile.
 
     Thread ``t`` is lane ``t % lanes`` of the tile's cell ``t // lanes`` (``lanes = THREADS // cells``).
     Each pass, every thread draws one pair into shared memory; then each thread adds, for its cell,
-    the terms of the pass's samples ``lane, lane + lanes, ...``. A cell's lanes are added in a
-    fixed tree at the end.
+    the quantities of the pass's samples ``lane, lane + lanes, ...``. A cell's lanes are added in a
+    fixed tree at the end. (The measure-valued estimators' extra draw is made per cell, in add_sample.)
     """
     i = first + cuda.blockIdx.x
     t = cuda.threadIdx.x
     z = cuda.shared.array((THREADS, 2), np.float64)  # the pass's samples, in order
-    partial = cuda.shared.array((4, THREADS), np.float64)
+    partial = cuda.shared.array((Q, THREADS), np.float64)
+    acc = cuda.local.array(Q, np.float64)
     width = out.shape[1]
     lanes = THREADS // cells
     c = t // lanes
@@ -346,27 +319,23 @@ def _chunk_sums_shared(
     for tile in range(cuda.blockIdx.y, -(-width // cells), cuda.gridDim.y):
         g = tile * cells + c
         active = g < width  # the last tile may be part-empty; its spare threads still draw
-        theta = cell_theta[cell0 + g] if active else 0.0
-        sigma = cell_sigma[cell0 + g] if active else 1.0
-        inv_sigma = 1.0 / sigma
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
+        p = cell_const[cell0 + g] if active else cell_const[cell0]
+        for q in range(Q):
+            acc[q] = 0.0
         for s0 in range(start, stop, 2 * THREADS):  # chunks start on even samples
-            p = s0 // 2 + t
-            if p < end_pair:
-                z[t, 0], z[t, 1] = normal_pair(k0, k1, np.uint64(p), np.uint64(rep), stream, coefficients)
+            pr = s0 // 2 + t
+            if pr < end_pair:
+                z[t, 0], z[t, 1] = normal_pair(k0, k1, np.uint64(pr), np.uint64(rep), stream, coefficients)
             cuda.syncthreads()
             n = min(2 * THREADS, stop - s0)  # odd N: a last pair's second normal is left out
             j = lane if active else n
             while j < n:  # a range() with a step known only at run time would divide for its trip count
-                a0, a1, a2, a3 = add_sample(a0, a1, a2, a3, z[j >> 1, j & 1], theta, sigma, inv_sigma, k)
+                add_sample(acc, k0, k1, s0 + j, rep, stream, coefficients, z[j >> 1, j & 1], p, k)
                 j += lanes
             cuda.syncthreads()  # z is redrawn next pass
-        lane_sums(partial, t, lane, lanes, a0, a1, a2, a3)
+        lane_sums(partial, t, lane, lanes, acc)
         if active and lane == 0:
-            for q in range(4):
+            for q in range(Q):
                 out[i, g, q] = partial[q, t]
         cuda.syncthreads()  # partial is reused for the next tile
 
@@ -376,31 +345,32 @@ def tile_cells(width: int, threads: int) -> int:
     return min(1 << (width - 1).bit_length(), threads)
 
 
-def _store(state, q, r, n, m, m2, m3, m4):
-    """Write a Welford state into ``state[:, q, r]``."""
-    state[0, q, r] = n
-    state[1, q, r] = m
-    state[2, q, r] = m2
-    state[3, q, r] = m3
-    state[4, q, r] = m4
+def _store(state, r, n, m, m2, m3, m4):
+    """Write a Welford state into ``state[:, r]``."""
+    state[0, r] = n
+    state[1, r] = m
+    state[2, r] = m2
+    state[3, r] = m3
+    state[4, r] = m4
 
 
-def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
-    """One block per (unit, cell): chunk sums -> replicate estimates -> Welford states of the four terms.
+def _unit_states(sums, unit_offset, unit_nrep, unit_n, unit_cell0, cell_const, out):
+    """One block per (unit, cell): chunk sums -> replicate estimates of each output -> Welford states.
 
-    Thread ``r`` pushes its own run of consecutive replicates, in order, into four states;
-    the threads' states are then merged in a fixed tree. A unit may hold millions of
-    replicates of a small N: one thread pushing them all would hold up the whole batch.
+    For each output in turn, thread ``r`` pushes its own run of consecutive replicates, in
+    order, into a state; the threads' states are then merged in a fixed tree. A unit may hold
+    millions of replicates of a small N: one thread pushing them all would hold up the batch.
     """
     u = cuda.blockIdx.x
     r = cuda.threadIdx.x
-    state = cuda.shared.array((5, 4, THREADS), np.float64)
+    state = cuda.shared.array((5, THREADS), np.float64)
     nrep = unit_nrep[u]
     per_rep = (unit_offset[u + 1] - unit_offset[u]) // nrep
-    inv_n = 1.0 / unit_n[u]
+    n_samples = np.float64(unit_n[u])
     run = -(-nrep // THREADS)
     for g in range(cuda.blockIdx.y, sums.shape[1], cuda.gridDim.y):
-        for q in range(4):
+        p = cell_const[unit_cell0[u] + g]
+        for o in range(OUTPUTS):
             n = 0.0
             m = 0.0
             m2 = 0.0
@@ -408,28 +378,33 @@ def _unit_states(sums, unit_offset, unit_nrep, unit_n, out):
             m4 = 0.0
             for rep in range(r * run, min(r * run + run, nrep)):
                 first = unit_offset[u] + rep * per_rep
-                total = 0.0
-                for j in range(first, first + per_rep):
-                    total += sums[j, g, q]
-                n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, total * inv_n, 0.0, 0.0, 0.0)
-            store(state, q, r, n, m, m2, m3, m4)
-        cuda.syncthreads()
-        half = THREADS // 2
-        while half > 0:
-            if r < half:
-                for q in range(4):
+                x = estimate(o, sums, first, per_rep, g, n_samples, p)
+                n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, x, 0.0, 0.0, 0.0)
+            store(state, r, n, m, m2, m3, m4)
+            cuda.syncthreads()
+            half = THREADS // 2
+            while half > 0:
+                if r < half:
                     b = r + half
                     n, m, m2, m3, m4 = merge(
-                        state[0, q, r], state[1, q, r], state[2, q, r], state[3, q, r], state[4, q, r],
-                        state[0, q, b], state[1, q, b], state[2, q, b], state[3, q, b], state[4, q, b],
+                        state[0, r], state[1, r], state[2, r], state[3, r], state[4, r],
+                        state[0, b], state[1, b], state[2, b], state[3, b], state[4, b],
                     )  # fmt: skip
-                    store(state, q, r, n, m, m2, m3, m4)
-            cuda.syncthreads()
-            half //= 2
-        if r < 4:
-            for f in range(5):
-                out[u, g, r, f] = state[f, r, 0]
-        cuda.syncthreads()  # state is reused for the next cell
+                    store(state, r, n, m, m2, m3, m4)
+                cuda.syncthreads()
+                half //= 2
+            if r == 0:
+                for f in range(5):
+                    out[u, g, o, f] = state[f, 0]
+            cuda.syncthreads()  # state is reused for the next output
+
+
+def _total(sums, first, per_rep, g, t):
+    """Sum t of a replicate: its chunks' sums, in chunk order."""
+    total = 0.0
+    for j in range(first, first + per_rep):
+        total += sums[j, g, t]
+    return total
 
 
 def launch_bounds(kernel, threads: int) -> tuple[int, int] | None:
@@ -457,43 +432,95 @@ class Kernels(NamedTuple):
     unit_states: object
 
 
-_kernels: dict = {}
+_SOURCE = """\
+import math
+
+import numpy as np
 
 
-def _build(objective: Objective, h: _Device, threads: int) -> Kernels:
-    value_fn, derivative_fn = h.value, h.derivative
+def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p, k):
+{draw}
+{adds}
+
+
+def estimate(o, sums, first, per_rep, g, n, p):
+{finishes}
+    return math.nan
+"""
+
+_DRAW = """\
+    u1, u2, sign, u = extra_draw(k0, k1, np.uint64(sample), np.uint64(rep), np.uint64(stream), coefficients)
+    w = rayleigh(u1, coefficients)
+    m = sign * math.sqrt(w * w + e * e)
+    um = u * m
+    w2 = rayleigh(u2, coefficients)
+    e2 = w2 * sincos(u, coefficients)[1]"""
+
+
+def _generated_source(lay: Layout) -> str:
+    """The layout's device functions: ``add_sample`` (the extra draw where an estimator reads it,
+    then each sum's quantity) and ``estimate`` (output o's finish of a replicate's totals)."""
+    extra = bool(lay.variates - {"eps"})
+    draw = _DRAW if extra else "    w = w2 = m = um = e2 = 0.0"
+    adds = "\n".join(f"    acc[{t}] += q{t}(CODE, k, p, e, w, w2, m, um, e2)" for t in range(len(lay.sums)))
+    finishes = []
+    for o, idx in enumerate(lay.output_sums):
+        totals = ", ".join(f"total(sums, first, per_rep, g, {t})" for t in idx)
+        finishes.append(f"    if o == {o}:\n        return fin{o}({totals}, n, p)")
+    return _SOURCE.format(draw=draw, adds=adds, finishes="\n".join(finishes))
+
+
+def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kernels:
+    helpers = {"value": h.value, "derivative": h.derivative, "second_derivative": h.second_derivative}
     if not objective.is_builtin:
-        value_fn = device(objectives.user_value, user_f=device(objective.f))
-        if objective.df is None:
-            derivative_fn = device(objectives.no_derivative)
-        else:
-            derivative_fn = device(objectives.user_derivative, user_df=device(objective.df))
+        for name, (src, slot, fn) in {
+            "value": ("user_value", "user_f", objective.f),
+            "derivative": ("user_derivative", "user_df", objective.df),
+            "second_derivative": ("user_second_derivative", "user_d2f", objective.d2f),
+        }.items():
+            if fn is None:
+                helpers[name] = device(objectives.no_derivative)
+            else:
+                helpers[name] = device(getattr(objectives, src), **{slot: device(getattr(fn, "py_func", fn))})
     cu = _cuda()
-    code = objective.code if objective.is_builtin else USER
-    add_sample_fn = device(_add_sample, CODE=code, sample_terms=h.sample_terms, value=value_fn, derivative=derivative_fn)
+    as_device = cu.jit(device=True)
+    namespace = {f"q{t}": as_device(rebind_tree(q, as_device, **helpers)) for t, q in enumerate(lay.sums)}
+    namespace |= {f"fin{o}": as_device(rebind_tree(f, as_device)) for o, f in enumerate(lay.finishes)}
+    namespace |= {"CODE": objective.code if objective.is_builtin else USER, "extra_draw": h.extra_draw, "rayleigh": h.rayleigh}
+    namespace |= {"sincos": h.sincos, "total": device(_total)}
+    module = generated_module("cuda", _generated_source(lay), namespace=namespace)
+    add_sample_fn = cu.jit(device=True)(module.add_sample)
+    estimate_fn = cu.jit(device=True)(module.estimate)
+    sizes = dict(Q=len(lay.sums), OUTPUTS=len(lay.outputs))
     names = dict(
         cuda=cu,
         THREADS=threads,
         normal_pair=h.normal_pair,
         add_sample=add_sample_fn,
-        pair_sums=device(_pair_sums, normal_pair=h.normal_pair, add_sample=add_sample_fn),
-        lane_sums=device(_lane_sums, cuda=cu),
+        pair_sums=device(_pair_sums, normal_pair=h.normal_pair, add_sample=add_sample_fn, **sizes),
+        lane_sums=device(_lane_sums, cuda=cu, **sizes),
         item=device(_item),
+        **sizes,
     )
     return Kernels(
         _compile(_chunk_sums, **names),
         _compile(_chunk_sums_per_thread, **names),
         _compile(_chunk_sums_shared, threads, **names),
-        _compile(_unit_states, cuda=cu, THREADS=threads, merge=h.merge, store=device(_store)),
+        _compile(_unit_states, cuda=cu, THREADS=threads, merge=h.merge, store=device(_store), estimate=estimate_fn, **sizes),
     )
 
 
-def kernels(objective: Objective) -> Kernels:
-    """The kernels for ``objective``, built once per process."""
-    key = (objective.code if objective.is_builtin else (id(objective.f), id(objective.df)), THREADS)
+_kernels: dict = {}
+
+
+def kernels(objective: Objective, estimators=("score", "pathwise"), wrt=("theta", "sigma")) -> Kernels:
+    """The kernels for ``objective`` and the outputs of ``estimators`` x ``wrt``, built once per process."""
+    lay = layout(tuple(estimators), tuple(wrt))
+    ident = objective.code if objective.is_builtin else (id(objective.f), id(objective.df), id(objective.d2f))
+    key = (ident, lay.outputs, THREADS)
     if key not in _kernels:
         # the entry keeps the user's functions alive while their id is the key
-        _kernels[key] = (_build(objective, helpers(), THREADS), objective)
+        _kernels[key] = (_build(objective, lay, helpers(), THREADS), objective)
     return _kernels[key][0]
 
 
@@ -518,23 +545,23 @@ def signatures() -> Kernels:
     """The argument types :func:`compute_units` launches each kernel with."""
     from numba import types as nt
 
-    i64, f64 = nt.int64[::1], nt.float64[::1]
+    i64, f64 = nt.int64[::1], nt.float64[:, ::1]
     coefficients = nt.UniTuple(nt.float64, len(elementary.COEFFICIENTS))
-    inputs = (nt.uint64, nt.uint64, nt.float64, nt.int64, *(i64,) * 7, f64, f64, coefficients)
+    inputs = (nt.uint64, nt.uint64, nt.float64, nt.int64, *(i64,) * 7, f64, coefficients)
     sums = nt.float64[:, :, ::1]
-    states = (sums, i64, i64, i64, nt.float64[:, :, :, ::1])
+    states = (sums, i64, i64, i64, i64, f64, nt.float64[:, :, :, ::1])
     return Kernels((*inputs, sums), (*inputs, nt.int64, sums), (*inputs, nt.int64, sums), states)
 
 
-def ptx(objective: Objective, cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
-    """PTX of each kernel for ``objective`` and compute capability ``cc``, by kernel name (no GPU needed).
+def ptx(objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score", "pathwise"), wrt=("theta", "sigma")) -> dict[str, str]:
+    """PTX of each kernel for ``objective``, the outputs and compute capability ``cc``, by kernel name (no GPU needed).
 
     Compiling to PTX runs numba's typing and lowering and NVVM, so any error
     a real launch would meet at compile time shows here.
     """
     compile_ptx = _cuda().compile_ptx
     with _compile_for(cc):  # fresh device functions, so nothing compiled for cc reaches a real launch
-        built = _build(objective, _Device(), THREADS)
+        built = _build(objective, layout(tuple(estimators), tuple(wrt)), _Device(), THREADS)
         sources = (_chunk_sums, _chunk_sums_per_thread, _chunk_sums_shared, _unit_states)
         return {
             src.__name__: compile_ptx(k.py_func, sig, cc=cc, launch_bounds=launch_bounds(src, THREADS))[0]
@@ -552,48 +579,40 @@ def runs(flags: np.ndarray) -> list[tuple[int, int, bool]]:
 def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``, on the GPU.
 
-    ``outputs`` is (estimators, wrt), all of them score or pathwise (:func:`supports`).
+    ``outputs`` is (estimators, wrt); ``cell_const`` the (cells, len(CONSTANTS)) constants.
     """
-    estimators, wrt = outputs
-    reason = supports(estimators)
-    if reason is not None:
-        raise ConfigError(reason)
-    cell_const = np.asarray(cell_const)
-    states = _compute_terms(objective, seed, cell_const[:, base.THETA], cell_const[:, base.SIGMA], plan)
-    return states[:, :, [TERMS.index((e, w)) for e in estimators for w in wrt]]
-
-
-def _compute_terms(objective: Objective, seed: int, cell_theta, cell_sigma, plan: Plan) -> np.ndarray:
-    """Welford states (units x cells-per-group x TERMS x 5) of the units of ``plan``, on the GPU."""
     cuda = _cuda()
     threads = THREADS
-    built = kernels(objective)
+    estimators, wrt = outputs
+    built = kernels(objective, estimators, wrt)
+    lay = layout(tuple(estimators), tuple(wrt))
     k0, k1 = philox.seed_key(seed)
     k = float(objective.k) if objective.is_builtin else 0.0
     width = plan.width
-    out = np.empty((plan.size, width, N_TERMS, 5))
+    out = np.empty((plan.size, width, len(lay.outputs), 5))
     if plan.size == 0:
         return out
     offset, per_rep, size = unit_items(plan)
     items = int(offset[-1])
     to = cuda.to_device
     as_device = lambda a: to(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-    unit_offset, unit_n = as_device(offset), as_device(plan.n)
-    units = (unit_offset, as_device(plan.rep0), as_device(per_rep), as_device(size), unit_n, as_device(plan.cell0), as_device(plan.stream))
-    cells = (to(np.ascontiguousarray(cell_theta, dtype=np.float64)), to(np.ascontiguousarray(cell_sigma, dtype=np.float64)))
-    sums = cuda.device_array((items, width, N_TERMS))
+    unit_offset, unit_n, unit_cell0 = as_device(offset), as_device(plan.n), as_device(plan.cell0)
+    units = (unit_offset, as_device(plan.rep0), as_device(per_rep), as_device(size), unit_n, unit_cell0, as_device(plan.stream))
+    constants = to(np.ascontiguousarray(cell_const, dtype=np.float64))
+    sums = cuda.device_array((items, width, len(lay.sums)))
     if width > 1:
         cells_per_block = tile_cells(width, threads)
         grid = (items, min(-(-width // cells_per_block), MAX_GRID_Y))
-        built.chunk_sums_shared[grid, threads](k0, k1, k, 0, *units, *cells, elementary.COEFFICIENTS, cells_per_block, sums)
+        built.chunk_sums_shared[grid, threads](k0, k1, k, 0, *units, constants, elementary.COEFFICIENTS, cells_per_block, sums)
     else:
         for u0, u1, is_small in runs(np.minimum(plan.n, size) <= SMALL * threads):
             first, end = int(offset[u0]), int(offset[u1])
-            inputs = (k0, k1, k, first, *units, *cells, elementary.COEFFICIENTS)
+            inputs = (k0, k1, k, first, *units, constants, elementary.COEFFICIENTS)
             if is_small:
                 built.chunk_sums_per_thread[-(-(end - first) // threads), threads](*inputs, end, sums)
             else:
                 built.chunk_sums[end - first, threads](*inputs, sums)
     states = cuda.device_array(out.shape)
-    built.unit_states[(plan.size, min(width, MAX_GRID_Y)), threads](sums, unit_offset, as_device(plan.nrep), unit_n, states)
+    unit_grid = (plan.size, min(width, MAX_GRID_Y))
+    built.unit_states[unit_grid, threads](sums, unit_offset, as_device(plan.nrep), unit_n, unit_cell0, constants, states)
     return states.copy_to_host()

@@ -122,12 +122,6 @@ def compute_state(
     plan = config_plan(config, rep_start, reps)
     if shard is not None:
         plan = plan.take(plan.stream % shard[1] == shard[0])
-    if kernels == "cuda":
-        from . import gpu
-
-        reason = gpu.supports(config.estimators)
-        if reason is not None:
-            raise ConfigError(reason)
     if client is not None:
         from .distributed import compute_state_dask
 

@@ -5,6 +5,7 @@ Sizes are small: under the simulator every GPU thread is a Python thread.
 
 import math
 
+import numba
 import numpy as np
 import pytest
 from numba import cuda
@@ -74,6 +75,13 @@ CASES = {
     ),
     # under the simulator more replicates in a unit than threads in a block: runs of 3 reps per thread, one thread idle
     "quadratic, many replicates per unit": dict(objective={"name": "quadratic", "k": 0.5}, N=[3, 20], theta=[0.5], reps=20, seed=1),
+    # every estimator: generic sums, non-linear finishes, the measure-valued extra draw
+    "cos, the whole family, several chunks": dict(
+        objective={"name": "cos", "k": 1.1}, estimators="all", N=[7, 200], theta=[0.0, 1.0], sigma=[0.7], reps=3, seed=5
+    ),
+    "square, the whole family, common random numbers": dict(
+        objective="square", estimators="all", N=[5, 130], theta=[-1.0, 2.0], sigma=[0.5, 1.5], reps=2, seed=9, common_random_numbers=True
+    ),
     "exp_quadratic, one estimator and wrt": dict(
         objective={"name": "exp_quadratic", "k": 0.3}, estimators=["pathwise"], wrt=["sigma"], N=[65], sigma=[0.5, 2.0], reps=4
     ),
@@ -103,6 +111,29 @@ def test_tiles_are_powers_of_two_up_to_a_block(width, cells):
     assert gpu.tile_cells(width, 8) == cells
 
 
+def _extra(k0, k1, rep, stream, coefficients, samples, out):
+    i = cuda.grid(1)
+    if i < samples.size:
+        u1, u2, sign, u = extra_draw(k0, k1, np.uint64(samples[i]), rep, stream, coefficients)  # noqa: F821
+        out[i, 0] = u1
+        out[i, 1] = u2
+        out[i, 2] = sign
+        out[i, 3] = u
+
+
+def test_the_gpu_makes_the_cpu_extra_draw():
+    """The measure-valued estimators' per-sample block: the same uniforms and sign, bit for bit."""
+    h = gpu.helpers()
+    kernel = gpu._compile(_extra, cuda=cuda, extra_draw=h.extra_draw)
+    samples = np.array([0, 1, 2, 77, 2**32 + 3, 2**61 + 5], dtype=np.uint64)
+    out = np.zeros((samples.size, 4))
+    k0, k1 = philox.seed_key(77)
+    kernel[1, 8](k0, k1, np.uint64(3), np.uint64(4), elementary.COEFFICIENTS, samples, out)
+    cpu = numba.njit(lambda k0, k1, s, rep, stream, c: philox.extra_draw_from(k0, k1, s, rep, stream, c))
+    want = [cpu(k0, k1, s, np.uint64(3), np.uint64(4), elementary.COEFFICIENTS) for s in samples]
+    np.testing.assert_array_equal(out, np.array(want, dtype=np.float64))
+
+
 def cube(x):
     return x * x * x
 
@@ -115,8 +146,20 @@ def sine(x):
     return math.sin(x)
 
 
+def d2cube(x):
+    return 6.0 * x
+
+
 def test_user_objective_on_the_gpu(small_chunks):
-    cfg = dict(objective=Objective("cube", f=cube, df=dcube), N=[9, 70], theta=[0.5], sigma=[0.7], reps=3, seed=2)
+    cfg = dict(
+        objective=Objective("cube", f=cube, df=dcube, d2f=d2cube),
+        estimators=["score", "score_delta", "pathwise", "mvd"],
+        N=[9, 70],
+        theta=[0.5],
+        sigma=[0.7],
+        reps=3,
+        seed=2,
+    )
     assert_close_to_cpu(gradsweep.sweep(backend="cuda", **cfg), gradsweep.sweep(**cfg))
     score_only = dict(cfg, objective=Objective("sin", f=sine), estimators=["score"])
     assert_close_to_cpu(gradsweep.sweep(backend="cuda", **score_only), gradsweep.sweep(**score_only))
