@@ -106,7 +106,8 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backend, threads, overwrite, progress):
     """Run the sweep described by CONFIG (TOML) and write it to OUTPUT."""
     from . import dataset
-    from .sweep import estimate, kernels_for, resolve_backend, sweep
+    from .backends import kernels_for, resolve_backend
+    from .sweep import estimate, sweep
 
     with user_errors():
         cfg = Config.from_toml(config)
@@ -127,7 +128,7 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
             raise ConfigError("missing -o/--output (the netCDF file to write)")
         dataset.check_writable(output, overwrite)
         from .checkpoint import Checkpoint
-        from .shards import parse_shard
+        from .config import parse_shard
 
         checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard), kernels=kernels)
         checkpoint.check()
@@ -214,10 +215,10 @@ def demo(out_dir, threads, overwrite, progress):
 def extend(result, reps, backend, resume, threads, progress):
     """Merge REPS more replicates into RESULT, in place (atomically)."""
     from . import dataset
+    from .backends import resolve_backend
     from .checkpoint import Checkpoint
-    from .extend import config_of
+    from .dataset import config_of
     from .extend import extend as extend_dataset
-    from .sweep import resolve_backend
 
     with user_errors():
         ds = _open(result)

@@ -22,6 +22,7 @@ file needs only xarray and netCDF4 to open.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import sys
@@ -33,7 +34,7 @@ import xarray as xr
 from xarray.indexes import PandasIndex
 
 from . import __version__, truth
-from .config import Config
+from .config import Config, ConfigError
 from .estimators import DESCRIPTIONS, ESTIMATORS
 from .welford import FIELDS, finish
 
@@ -101,6 +102,23 @@ def state_of(ds: xr.Dataset) -> np.ndarray:
     """The Welford state (N, theta, sigma, estimator, wrt, 5) stored in a result dataset."""
     fields = [ds["count"].astype(np.float64), ds["mean"], ds["m2"], ds["m3"], ds["m4"]]
     return np.stack([f.transpose(*DIMS).values for f in fields], axis=-1)
+
+
+def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
+    """The config a result was made with (refusing files gradsweep cannot extend)."""
+    if "config" not in ds.attrs or not all(v in ds for v in ("count", "mean", "m2", "m3", "m4")):
+        raise ConfigError("not a gradsweep result (no config attribute or Welford state)")
+    if "shard" in ds.attrs and not allow_shard:
+        raise ConfigError(f"this is shard {ds.attrs['shard']} of a sweep; merge the shards first (gradsweep merge)")
+    values = json.loads(ds.attrs["config"])
+    try:
+        return Config.from_dict(values)
+    except ConfigError as e:
+        if "unknown objective" in str(e):
+            raise ConfigError(
+                f"result was made with a user objective ({values.get('objective')!r}); only built-in objectives can be extended"
+            ) from None
+        raise
 
 
 def build_dataset(

@@ -18,6 +18,7 @@ import contextlib
 
 import numpy as np
 
+from .backends import outputs_of, units_function
 from .config import Config, ConfigError
 from .welford import empty, fold
 
@@ -50,8 +51,6 @@ def client_for(scheduler: str | None):
 
 
 def _batch_task(kernels, objective, seed, outputs, cell_const, part):
-    from .sweep import units_function
-
     return units_function(kernels)[0](objective, seed, outputs, cell_const, part)
 
 
@@ -62,8 +61,6 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     lands on (one GPU per worker); the result is then bit-identical to
     ``--backend cuda``.
     """
-    from .sweep import outputs_of, units_function
-
     distributed = _import_distributed()
     state = empty((config.n_cells, config.n_outputs))
     done = 0

@@ -14,32 +14,14 @@ order they ran ("cpu+cuda").
 
 from __future__ import annotations
 
-import json
-
 import numba
 import xarray as xr
 
 from . import welford
+from .backends import resolve_backend
 from .config import Config, ConfigError
-from .dataset import build_dataset, select_outputs, state_of
-from .sweep import compute_state, resolve_backend
-
-
-def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
-    """The config a result was made with (refusing files gradsweep cannot extend)."""
-    if "config" not in ds.attrs or not all(v in ds for v in ("count", "mean", "m2", "m3", "m4")):
-        raise ConfigError("not a gradsweep result (no config attribute or Welford state)")
-    if "shard" in ds.attrs and not allow_shard:
-        raise ConfigError(f"this is shard {ds.attrs['shard']} of a sweep; merge the shards first (gradsweep merge)")
-    values = json.loads(ds.attrs["config"])
-    try:
-        return Config.from_dict(values)
-    except ConfigError as e:
-        if "unknown objective" in str(e):
-            raise ConfigError(
-                f"result was made with a user objective ({values.get('objective')!r}); only built-in objectives can be extended"
-            ) from None
-        raise
+from .dataset import build_dataset, config_of, select_outputs, state_of
+from .sweep import compute_state
 
 
 def _joined(before: str | None, now: str) -> str:

@@ -10,26 +10,13 @@ state: the result is bit-identical to running the sweep in one go.
 
 from __future__ import annotations
 
-import re
-
 import numba
 import numpy as np
 import xarray as xr
 
 from . import welford
-from .config import ConfigError
-from .dataset import build_dataset, state_of
-from .extend import config_of
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"i/n"`` as (i, n) with 0 <= i < n; None stays None."""
-    if text is None:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if not m or not int(m.group(1)) < int(m.group(2)):
-        raise ConfigError(f"--shard must be i/n with 0 <= i < n (like 0/4), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+from .config import ConfigError, parse_shard
+from .dataset import build_dataset, config_of, state_of
 
 
 def merge_shards(shards: list[xr.Dataset]) -> xr.Dataset:

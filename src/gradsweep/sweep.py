@@ -10,48 +10,12 @@ import numba
 import numpy as np
 import xarray as xr
 
-from . import cpu, truth
-from .config import Config, ConfigError
+from . import truth
+from .backends import kernels_for, outputs_of, resolve_backend, units_function
+from .config import Config, ConfigError, parse_shard
 from .dataset import build_dataset, select_outputs
 from .plan import Plan, make_plan
 from .welford import empty, fold
-
-BACKENDS = ("auto", "cpu", "cuda", "dask")
-#: What computes the work units: this process's CPU kernels, or its GPU's.
-KERNELS = ("cpu", "cuda")
-
-
-def resolve_backend(backend: str) -> str:
-    """``backend`` with ``auto`` decided (cuda where a GPU is usable, else cpu); refuses an unusable cuda."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if backend in ("auto", "cuda"):
-        from . import gpu
-
-        reason = gpu.unavailable()
-        if backend == "auto":  # never the simulator: it is for tests, and very slow
-            return "cuda" if reason is None and not gpu.simulator() else "cpu"
-        if reason is not None:
-            raise ConfigError(f"--backend cuda: {reason}")
-    return backend
-
-
-def kernels_for(backend: str, worker_backend: str = "cpu") -> str:
-    """The kernels a resolved ``backend`` runs: its own, or with dask the workers' (``worker_backend``)."""
-    if worker_backend not in KERNELS:
-        raise ConfigError(f"unknown worker backend {worker_backend!r}; choose from {', '.join(KERNELS)}")
-    return worker_backend if backend == "dask" else backend
-
-
-def units_function(kernels: str):
-    """``compute_units(objective, seed, outputs, cell_const, plan)`` and the batch limits for ``kernels``."""
-    if kernels == "cuda":
-        from . import gpu
-
-        return gpu.compute_units, (gpu.BATCH_SAMPLES, gpu.BATCH_ITEMS)
-    if kernels == "cpu":
-        return cpu.compute_units, (None, None)
-    raise ConfigError(f"unknown kernels {kernels!r}; choose from {', '.join(KERNELS)}")
 
 
 @contextlib.contextmanager
@@ -75,11 +39,6 @@ def cell_constants(config: Config) -> np.ndarray:
     """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, theta, sigma)."""
     c = truth.cell_constants(config.objective, config.theta, config.sigma, config.estimators)
     return np.ascontiguousarray(np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]))
-
-
-def outputs_of(config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """What the kernels compute: (estimators, wrt)."""
-    return tuple(config.estimators), tuple(config.wrt)
 
 
 def config_plan(config: Config, rep_start: int = 0, reps: int | None = None) -> Plan:
@@ -203,8 +162,6 @@ def sweep(
         config = Config.from_dict(config, **kwargs)
     backend = resolve_backend(backend)
     kernels = kernels_for(backend, worker_backend)
-    from .shards import parse_shard
-
     part = parse_shard(shard)
     if backend == "dask":
         from .distributed import client_for
