@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import gradsweep
 from gradsweep.cli import main
 
-CFG = dict(objective={"name": "cos", "k": 1.1}, N=[6, 2000, 70001], theta=[0.0, 1.0], sigma=[0.7, 1.4], reps=30, seed=13)
+CFG = dict(objective={"name": "cos", "k": 1.1}, estimators="all", N=[6, 2000, 70001], theta=[0.0, 1.0], sigma=[0.7, 1.4], reps=30, seed=13)
 
 
 def test_two_worker_local_cluster_is_bit_identical_to_cpu(monkeypatch):

@@ -27,6 +27,17 @@ def test_all_estimators_bit_identical_across_threads_and_batch_sizes(monkeypatch
             np.testing.assert_array_equal(one[v].values, other[v].values)
 
 
+def test_extending_the_whole_family_equals_one_run():
+    from gradsweep.extend import extend
+
+    cfg = dict(FAMILY, N=[2, 300])
+    once = gradsweep.sweep(reps=40, **cfg)
+    extended = extend(gradsweep.sweep(reps=25, **cfg), 15)
+    np.testing.assert_array_equal(extended["count"].values, once["count"].values)
+    for v in ("mean", "var", "var_se", "m2"):
+        np.testing.assert_allclose(extended[v].values, once[v].values, rtol=1e-12, atol=1e-12 * float(abs(once[v]).max()))
+
+
 def test_a_subset_computes_the_same_numbers_as_the_whole_family():
     """Each estimator's numbers depend on its own draws only, not on which others were asked for."""
     cfg = dict(FAMILY, N=[2, 9], reps=6)
@@ -118,3 +129,27 @@ def test_a_user_objective_runs_the_same_estimator_code_as_the_builtin():
     builtin = gradsweep.sweep(objective="square", **cfg)
     for v in ("mean", "var"):
         np.testing.assert_allclose(user[v].values, builtin[v].values, rtol=1e-12, atol=1e-14)
+
+
+def test_files_from_before_the_family_stay_readable_and_extendable(tmp_path):
+    """A score/pathwise file written by gradsweep 0.1.0 before the redesign (tests/data; no cost or exact_mean):
+    show and plot read it, and extend merges new replicates into it equal to a fresh run of them all."""
+    import shutil
+    from pathlib import Path
+
+    import xarray as xr
+
+    old = tmp_path / "old.nc"
+    shutil.copy(Path(__file__).parent / "data" / "score_pathwise_before_the_family.nc", old)
+    assert "cost" not in xr.open_dataset(old).data_vars
+    runner = CliRunner()
+    shown = runner.invoke(main, ["show", str(old)])
+    assert shown.exit_code == 0 and "pathwise" in shown.output
+    assert runner.invoke(main, ["plot", str(old), "-o", str(tmp_path / "old.png")]).exit_code == 0
+    assert runner.invoke(main, ["extend", str(old), "--reps", "4"]).exit_code == 0
+    extended = xr.open_dataset(old)
+    fresh = gradsweep.sweep(objective={"name": "cos", "k": 1.5}, N=[4, 30], theta=[0.0, 1.0], sigma=[0.8], reps=10, seed=3)
+    np.testing.assert_array_equal(extended["count"].values, fresh["count"].values)
+    for v in ("mean", "var"):
+        np.testing.assert_allclose(extended[v].values, fresh[v].values, rtol=1e-12)
+    assert extended["cost"].values.tolist() == [1, 1]

@@ -11,7 +11,7 @@ from gradsweep.config import ConfigError
 from gradsweep.extend import extend
 from gradsweep.shards import merge_shards
 
-CFG = dict(objective={"name": "cos", "k": 1.1}, N=[6, 2000], theta=[0.0, 1.0, 2.0], sigma=[0.7, 1.4], reps=9, seed=13)
+CFG = dict(objective={"name": "cos", "k": 1.1}, estimators="all", N=[6, 2000], theta=[0.0, 1.0, 2.0], sigma=[0.7, 1.4], reps=9, seed=13)
 VARS = ("mean", "var", "var_se", "count", "m2", "m3", "m4")
 
 
