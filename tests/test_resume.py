@@ -20,7 +20,10 @@ from gradsweep.cli import main
 from gradsweep.config import Config
 from gradsweep.extend import extend
 
-CFG_TEXT = "objective = { name = 'cos', k = 0.8 }\nestimators = 'all'\nN = [50, 3000]\ntheta = [0.0, 1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
+CFG_TEXT = (
+    "objective = { name = 'cos', k = 0.8 }\nestimators = 'all'\n"
+    "N = [50, 3000]\ntheta = [0.0, 1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
+)
 VARS = ("mean", "var", "count", "m2", "m3", "m4")
 
 

@@ -35,7 +35,8 @@ import numpy as np
 
 from . import objectives
 from ._jit import generated_module, rebind, rebind_tree, scalar
-from .estimators import VARIATES, Layout, layout
+from .estimators import DRAWN, VARIATES, Layout, layout
+from .estimators.base import SIGMA, THETA
 from .objectives import USER, Objective
 from .philox import seed_key
 from .plan import Plan, chunk_items
@@ -58,6 +59,7 @@ from gradsweep._jit import kernel, scalar
 from gradsweep.philox import fill_maxwell, fill_maxwell_second, fill_normal_pairs, fill_rayleigh
 from gradsweep.welford import push
 """
+_OBJECTIVE_IMPORT = "from gradsweep.objectives import derivative, value\n"
 
 _BODY = """
 CODE = {code}
@@ -144,7 +146,8 @@ _EXTRA_FILLS = (
 
 
 def _drawn(variates: frozenset[str]) -> set[str]:
-    """The variates a block draws for a layout that reads ``variates``."""
+    """The variates a block draws for a layout that reads ``variates`` (f(x) and f'(x) read eps)."""
+    variates = (set(variates) - {"fx", "dfx"}) | ({"eps"} if variates & {"fx", "dfx"} else set())
     extra = set(variates) - {"eps"}
     for provides, _ in _EXTRA_FILLS:
         if extra <= provides:
@@ -156,7 +159,7 @@ def _fill_lines(variates: frozenset[str]) -> list[str]:
     """The fill calls a block needs, for ``variates``."""
     drawn = _drawn(variates)
     lines = ["fill_normal_pairs(k0, k1, p0, count, rep, stream, eps_e, eps_o)"] if "eps" in drawn else []
-    extra = set(variates) - {"eps"}
+    extra = set(drawn) & set(variates) - {"eps", "fx", "dfx"}
     if extra:
         call = next(c for provides, c in _EXTRA_FILLS if extra <= provides)
         lines += [call.format(h=h, s=s) for h, s in ((0, "e"), (1, "o"))]
@@ -175,18 +178,22 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     """
     pad = " " * 8
     used = _drawn(lay.variates)
-    loads = [f"{pad}{v}_ = {v}[i]" if v in used else f"{pad}{v}_ = 0.0" for v in VARIATES]
+    at_x = f"CODE, p[{THETA}] + p[{SIGMA}] * eps_, k"
+    evaluated = {"fx": f"value({at_x})", "dfx": f"derivative({at_x})"}  # once per sample, for every quantity
+    loads = [f"{pad}{v}_ = {v}[i]" if v in used else f"{pad}{v}_ = 0.0" for v in DRAWN]
+    loads += [f"{pad}{v}_ = {evaluated[v] if v in lay.variates else '0.0'}" for v in ("fx", "dfx")]
     args = ", ".join(f"{v}_" for v in VARIATES)
     adds = [f"{pad}lanes[base + {t} * LANES + j] += {q}(CODE, k, p, {args})" for t, q in enumerate(_quantity_names(lay))]
-    arrays = [f"{pad}{v}_{s} = np.zeros(BLOCK)" for v in VARIATES if v in used or v == "eps" for s in ("e", "o")]
+    arrays = [f"{pad}{v}_{s} = np.zeros(BLOCK)" for v in DRAWN if v in used or v == "eps" for s in ("e", "o")]
     fills = [f"{pad}    {line}" for line in _fill_lines(lay.variates)]
-    half = lambda s: ", ".join(f"{v}_{s}" if v in used else f"eps_{s}" for v in VARIATES)  # noqa: E731
+    half = lambda s: ", ".join(f"{v}_{s}" if v in used else f"eps_{s}" for v in DRAWN)  # noqa: E731
     pushes = []
     for o, (idx, _) in enumerate(zip(lay.output_sums, lay.finishes, strict=True)):
         call_args = ", ".join(f"s[{t}]" for t in idx)
         pushes.append(f"{pad}        push(state[g], {o}, fin{o}({call_args}, n, p))")
     header = _HEADER.format(what=", ".join(f"{e}/{w}" for e, w in lay.outputs))
     if imports:
+        header += _OBJECTIVE_IMPORT
         header += "".join(
             f"from {q.py_func.__module__} import {q.py_func.__name__} as {name}\n"
             for q, name in zip(lay.sums, _quantity_names(lay), strict=True)
@@ -243,6 +250,7 @@ def kernels(objective: Objective, estimators: tuple[str, ...], wrt: tuple[str, .
         compiled = lambda f: scalar(f, cache=False, inline="always")  # noqa: E731
         quantities = zip(_quantity_names(lay), lay.sums, strict=True)
         namespace = {name: compiled(rebind_tree(q, compiled, **helpers)) for name, q in quantities}
+        namespace |= {"value": helpers["value"], "derivative": helpers["derivative"]}
         module = generated_module("cpu_user", source(lay, USER, cached=False, imports=False), namespace=namespace)
         _kernels[key] = (module.chunk_sums, module.unit_states, objective)
     return _kernels[key][:2]

@@ -56,7 +56,7 @@ import numpy as np
 from . import elementary, objectives, philox, welford
 from ._jit import generated_module, rebind, rebind_tree
 from .config import ConfigError
-from .estimators import Layout, layout
+from .estimators import Layout, base, layout
 from .objectives import USER, Objective
 from .plan import Plan, unit_items
 
@@ -440,6 +440,7 @@ import numpy as np
 
 def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p, k):
 {draw}
+{evaluate}
 {adds}
 
 
@@ -460,14 +461,18 @@ _DRAW = """\
 def _generated_source(lay: Layout) -> str:
     """The layout's device functions: ``add_sample`` (the extra draw where an estimator reads it,
     then each sum's quantity) and ``estimate`` (output o's finish of a replicate's totals)."""
-    extra = bool(lay.variates - {"eps"})
+    extra = bool(lay.variates - {"eps", "fx", "dfx"})
     draw = _DRAW if extra else "    w = w2 = m = um = e2 = 0.0"
-    adds = "\n".join(f"    acc[{t}] += q{t}(CODE, k, p, e, w, w2, m, um, e2)" for t in range(len(lay.sums)))
+    at_x = f"CODE, p[{base.THETA}] + p[{base.SIGMA}] * e, k"
+    evaluate = [
+        f"    {v} = {f'{helper}({at_x})' if v in lay.variates else '0.0'}" for v, helper in (("fx", "value"), ("dfx", "derivative"))
+    ]
+    adds = "\n".join(f"    acc[{t}] += q{t}(CODE, k, p, e, fx, dfx, w, w2, m, um, e2)" for t in range(len(lay.sums)))
     finishes = []
     for o, idx in enumerate(lay.output_sums):
         totals = ", ".join(f"total(sums, first, per_rep, g, {t})" for t in idx)
         finishes.append(f"    if o == {o}:\n        return fin{o}({totals}, n, p)")
-    return _SOURCE.format(draw=draw, adds=adds, finishes="\n".join(finishes))
+    return _SOURCE.format(draw=draw, evaluate="\n".join(evaluate), adds=adds, finishes="\n".join(finishes))
 
 
 def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kernels:
@@ -487,7 +492,7 @@ def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kerne
     namespace = {f"q{t}": as_device(rebind_tree(q, as_device, **helpers)) for t, q in enumerate(lay.sums)}
     namespace |= {f"fin{o}": as_device(rebind_tree(f, as_device)) for o, f in enumerate(lay.finishes)}
     namespace |= {"CODE": objective.code if objective.is_builtin else USER, "extra_draw": h.extra_draw, "rayleigh": h.rayleigh}
-    namespace |= {"sincos": h.sincos, "total": device(_total)}
+    namespace |= {"sincos": h.sincos, "total": device(_total), "value": helpers["value"], "derivative": helpers["derivative"]}
     module = generated_module("cuda", _generated_source(lay), namespace=namespace)
     add_sample_fn = cu.jit(device=True)(module.add_sample)
     estimate_fn = cu.jit(device=True)(module.estimate)

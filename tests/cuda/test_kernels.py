@@ -77,7 +77,9 @@ CASES = {
     "quadratic, many replicates per unit": dict(objective={"name": "quadratic", "k": 0.5}, N=[3, 20], theta=[0.5], reps=20, seed=1),
     # every estimator (generic sums, non-linear finishes, the measure-valued extra draw); under the
     # simulator N = 3 runs a thread per item and N = 21 a block, and 21 > 16 ends on a part pass
-    "cos, the whole family": dict(objective={"name": "cos", "k": 1.1}, estimators="all", N=[3, 21], theta=[0.5], sigma=[0.7], reps=2, seed=5),
+    "cos, the whole family": dict(
+        objective={"name": "cos", "k": 1.1}, estimators="all", N=[3, 21], theta=[0.5], sigma=[0.7], reps=2, seed=5
+    ),
     "square, the whole family, common random numbers": dict(
         objective="square", estimators="all", N=[3, 21], theta=[-1.0, 2.0], sigma=[1.5], reps=2, seed=9, common_random_numbers=True
     ),

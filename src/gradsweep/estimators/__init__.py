@@ -25,7 +25,7 @@ from . import (
     score_mean_baseline,
     score_optimal_baseline,
 )
-from .base import CONSTANTS, VARIATES, WRT, Estimator, Output
+from .base import CONSTANTS, DRAWN, VARIATES, WRT, Estimator, Output
 
 _UNITS = (
     score,
@@ -83,4 +83,17 @@ def layout(estimators: tuple[str, ...], wrt: tuple[str, ...]) -> Layout:
     return Layout(pairs, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates))
 
 
-__all__ = ["CONSTANTS", "DESCRIPTIONS", "ESTIMATORS", "NAMES", "VARIATES", "WRT", "Estimator", "Layout", "Output", "layout", "outputs"]
+__all__ = [
+    "CONSTANTS",
+    "DESCRIPTIONS",
+    "DRAWN",
+    "ESTIMATORS",
+    "NAMES",
+    "VARIATES",
+    "WRT",
+    "Estimator",
+    "Layout",
+    "Output",
+    "layout",
+    "outputs",
+]

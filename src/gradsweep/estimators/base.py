@@ -3,7 +3,7 @@
 An estimator has one :class:`Output` per parameter (``wrt``). An output names
 
 * ``sums`` — the per-sample quantities a replicate sums, each a small scalar
-  function ``q(code, k, p, eps, w, w2, m, um, e2)`` that the CPU and CUDA
+  function ``q(code, k, p, eps, fx, dfx, w, w2, m, um, e2)`` that the CPU and CUDA
   kernels both call. ``code``/``k`` select the objective (``value``,
   ``derivative``, ``second_derivative`` of :mod:`gradsweep.objectives`), ``p``
   is the cell's row of constants (indices below), and the rest are the
@@ -36,7 +36,10 @@ CONSTANTS = ("theta", "sigma", "inv_sigma", "f0", "df0", "d2f0", "mean_f", "bsta
 #: eps ~ N(0, 1), the sample's normal; w, w2 ~ Rayleigh(1), independent of each other and of eps;
 #: m ~ double-sided Maxwell (pdf m^2 phi(m)) and um = u * m with u ~ U(0, 1) independent of m
 #: (so um ~ N(0, 1)); e2 ~ N(0, 1) independent of m. How they are drawn: gradsweep.philox.
-VARIATES = ("eps", "w", "w2", "m", "um", "e2")
+#: fx, dfx: f(x) and f'(x) at x = theta + sigma eps.
+VARIATES = ("eps", "fx", "dfx", "w", "w2", "m", "um", "e2")
+#: The variates drawn into arrays (fx and dfx are computed from eps per cell).
+DRAWN = ("eps", "w", "w2", "m", "um", "e2")
 
 WRT = ("theta", "sigma")
 

@@ -19,13 +19,13 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @scalar(inline="always")
-def mvd_theta(code, k, p, eps, w, w2, m, um, e2):
+def mvd_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
     d = p[SIGMA] * w
     return (value(code, p[THETA] + d, k) - value(code, p[THETA] - d, k)) * p[INV_SIGMA] * _INV_SQRT_2PI
 
 
 @scalar(inline="always")
-def mvd_sigma(code, k, p, eps, w, w2, m, um, e2):
+def mvd_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
     return (value(code, p[THETA] + p[SIGMA] * m, k) - value(code, p[THETA] + p[SIGMA] * um, k)) * p[INV_SIGMA]
 
 

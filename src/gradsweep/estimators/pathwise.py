@@ -4,18 +4,17 @@ d/dtheta: f'(x);  d/dsigma: f'(x) eps.
 """
 
 from .._jit import scalar
-from ..objectives import derivative
-from .base import SIGMA, THETA, Estimator, Output, as_n, average
+from .base import Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def pathwise_theta(code, k, p, eps, w, w2, m, um, e2):
-    return derivative(code, p[THETA] + p[SIGMA] * eps, k)
+def pathwise_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return dfx
 
 
 @scalar(inline="always")
-def pathwise_sigma(code, k, p, eps, w, w2, m, um, e2):
-    return derivative(code, p[THETA] + p[SIGMA] * eps, k) * eps
+def pathwise_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return dfx * eps
 
 
 def exact(m, wrt, n):
@@ -28,8 +27,8 @@ ESTIMATOR = Estimator(
     name="pathwise",
     description="pathwise (reparameterisation) estimator: f'(x) * dx/dparam with x = theta + sigma * eps",
     outputs={
-        "theta": Output((pathwise_theta,), average, frozenset({"eps"}), "f'(x)"),
-        "sigma": Output((pathwise_sigma,), average, frozenset({"eps"}), "f'(x) eps"),
+        "theta": Output((pathwise_theta,), average, frozenset({"eps", "dfx"}), "f'(x)"),
+        "sigma": Output((pathwise_sigma,), average, frozenset({"eps", "dfx"}), "f'(x) eps"),
     },
     exact=exact,
     cost=1,

@@ -10,15 +10,15 @@ from .base import SIGMA, THETA, Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def antithetic_theta(code, k, p, eps, w, w2, m, um, e2):
+def antithetic_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
     d = p[SIGMA] * eps
-    return 0.5 * (derivative(code, p[THETA] + d, k) + derivative(code, p[THETA] - d, k))
+    return 0.5 * (dfx + derivative(code, p[THETA] - d, k))
 
 
 @scalar(inline="always")
-def antithetic_sigma(code, k, p, eps, w, w2, m, um, e2):
+def antithetic_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
     d = p[SIGMA] * eps
-    return 0.5 * (derivative(code, p[THETA] + d, k) - derivative(code, p[THETA] - d, k)) * eps
+    return 0.5 * (dfx - derivative(code, p[THETA] - d, k)) * eps
 
 
 def exact(m, wrt, n):
@@ -35,8 +35,8 @@ ESTIMATOR = Estimator(
     name="pathwise_antithetic",
     description="pathwise estimator averaged over the antithetic pair (eps, -eps)",
     outputs={
-        "theta": Output((antithetic_theta,), average, frozenset({"eps"}), "(f'(theta + sigma eps) + f'(theta - sigma eps)) / 2"),
-        "sigma": Output((antithetic_sigma,), average, frozenset({"eps"}), "(f'(theta + sigma eps) - f'(theta - sigma eps)) eps / 2"),
+        "theta": Output((antithetic_theta,), average, frozenset({"eps", "dfx"}), "(f'(theta + sigma eps) + f'(theta - sigma eps)) / 2"),
+        "sigma": Output((antithetic_sigma,), average, frozenset({"eps", "dfx"}), "(f'(theta + sigma eps) - f'(theta - sigma eps)) eps / 2"),
     },
     exact=exact,
     cost=2,

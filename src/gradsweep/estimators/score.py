@@ -4,18 +4,17 @@ d/dtheta: f(x) eps / sigma;  d/dsigma: f(x) (eps^2 - 1) / sigma.
 """
 
 from .._jit import scalar
-from ..objectives import value
-from .base import INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n, average
+from .base import INV_SIGMA, Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def f_score_theta(code, k, p, eps, w, w2, m, um, e2):
-    return value(code, p[THETA] + p[SIGMA] * eps, k) * eps * p[INV_SIGMA]
+def f_score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return fx * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def f_score_sigma(code, k, p, eps, w, w2, m, um, e2):
-    return value(code, p[THETA] + p[SIGMA] * eps, k) * (eps * eps - 1.0) * p[INV_SIGMA]
+def f_score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return fx * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 def exact(m, wrt, n):
@@ -28,8 +27,8 @@ ESTIMATOR = Estimator(
     name="score",
     description="score-function (likelihood-ratio, REINFORCE) estimator: f(x) * d/dparam log p(x)",
     outputs={
-        "theta": Output((f_score_theta,), average, frozenset({"eps"}), "f(x) eps / sigma"),
-        "sigma": Output((f_score_sigma,), average, frozenset({"eps"}), "f(x) (eps^2 - 1) / sigma"),
+        "theta": Output((f_score_theta,), average, frozenset({"eps", "fx"}), "f(x) eps / sigma"),
+        "sigma": Output((f_score_sigma,), average, frozenset({"eps", "fx"}), "f(x) (eps^2 - 1) / sigma"),
     },
     exact=exact,
     cost=1,

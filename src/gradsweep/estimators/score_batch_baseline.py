@@ -22,7 +22,7 @@ def exact(m, wrt, n):
 ESTIMATOR = Estimator(
     name="score_batch_baseline",
     description="score-function estimator with the batch mean as baseline: (1/N) sum_i (f_i - mean_j f_j) s_i, biased by (N-1)/N",
-    outputs={w: Output(sums(w), batch_mean, frozenset({"eps"}), f"(1/N) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")},
+    outputs={w: Output(sums(w), batch_mean, frozenset({"eps", "fx"}), f"(1/N) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")},
     exact=exact,
     cost=1,
     needs=("f",),

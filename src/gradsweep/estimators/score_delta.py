@@ -8,24 +8,23 @@ variance) for a quadratic f.
 """
 
 from .._jit import scalar
-from ..objectives import value
-from .base import D2F0, DF0, F0, INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n
+from .base import D2F0, DF0, F0, INV_SIGMA, SIGMA, Estimator, Output, as_n
 
 
 @scalar(inline="always")
-def residual(code, k, p, eps, d):
-    """f(x) - h(x) at x = theta + sigma eps, ``d`` = sigma eps."""
-    return value(code, p[THETA] + d, k) - (p[F0] + d * (p[DF0] + 0.5 * d * p[D2F0]))
+def residual(fx, p, d):
+    """f(x) - h(x) at x = theta + d, ``d`` = sigma eps."""
+    return fx - (p[F0] + d * (p[DF0] + 0.5 * d * p[D2F0]))
 
 
 @scalar(inline="always")
-def delta_theta(code, k, p, eps, w, w2, m, um, e2):
-    return residual(code, k, p, eps, p[SIGMA] * eps) * eps * p[INV_SIGMA]
+def delta_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return residual(fx, p, p[SIGMA] * eps) * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def delta_sigma(code, k, p, eps, w, w2, m, um, e2):
-    return residual(code, k, p, eps, p[SIGMA] * eps) * (eps * eps - 1.0) * p[INV_SIGMA]
+def delta_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return residual(fx, p, p[SIGMA] * eps) * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 @scalar
@@ -51,8 +50,8 @@ ESTIMATOR = Estimator(
     description="score-function estimator with the delta-method control variate h (2nd-order Taylor expansion of f at theta): "
     "(f(x) - h(x)) * d/dparam log p(x) + dE[h]/dparam",
     outputs={
-        "theta": Output((delta_theta,), plus_df0, frozenset({"eps"}), "(f(x) - h(x)) eps / sigma + f'(theta)"),
-        "sigma": Output((delta_sigma,), plus_sigma_d2f0, frozenset({"eps"}), "(f(x) - h(x)) (eps^2 - 1) / sigma + sigma f''(theta)"),
+        "theta": Output((delta_theta,), plus_df0, frozenset({"eps", "fx"}), "(f(x) - h(x)) eps / sigma + f'(theta)"),
+        "sigma": Output((delta_sigma,), plus_sigma_d2f0, frozenset({"eps", "fx"}), "(f(x) - h(x)) (eps^2 - 1) / sigma + sigma f''(theta)"),
     },
     exact=exact,
     cost=1,

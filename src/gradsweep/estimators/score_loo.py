@@ -12,32 +12,31 @@ zeta_1 = Var((f - E f) s) / 4 and zeta_2 = Var(h).
 """
 
 from .._jit import scalar
-from ..objectives import value
-from .base import F0, INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n
+from .base import F0, INV_SIGMA, Estimator, Output, as_n
 
 
 @scalar(inline="always")
-def shifted_f(code, k, p, eps, w, w2, m, um, e2):
-    return value(code, p[THETA] + p[SIGMA] * eps, k) - p[F0]
+def shifted_f(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return fx - p[F0]
 
 
 @scalar(inline="always")
-def shifted_f_score_theta(code, k, p, eps, w, w2, m, um, e2):
-    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[F0]) * eps * p[INV_SIGMA]
+def shifted_f_score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return (fx - p[F0]) * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def shifted_f_score_sigma(code, k, p, eps, w, w2, m, um, e2):
-    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[F0]) * (eps * eps - 1.0) * p[INV_SIGMA]
+def shifted_f_score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return (fx - p[F0]) * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def score_theta(code, k, p, eps, w, w2, m, um, e2):
+def score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
     return eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def score_sigma(code, k, p, eps, w, w2, m, um, e2):
+def score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
     return (eps * eps - 1.0) * p[INV_SIGMA]
 
 
@@ -79,7 +78,9 @@ def exact(m, wrt, n):
 ESTIMATOR = Estimator(
     name="score_loo",
     description="score-function estimator with the leave-one-out baseline (RLOO): (1/(N-1)) sum_i (f_i - mean_j f_j) s_i",
-    outputs={w: Output(sums(w), leave_one_out, frozenset({"eps"}), f"(1/(N-1)) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")},
+    outputs={
+        w: Output(sums(w), leave_one_out, frozenset({"eps", "fx"}), f"(1/(N-1)) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")
+    },
     exact=exact,
     cost=1,
     needs=("f",),

@@ -4,18 +4,17 @@
 """
 
 from .._jit import scalar
-from ..objectives import value
-from .base import INV_SIGMA, MEAN_F, SIGMA, THETA, Estimator, Output, as_n, average
+from .base import INV_SIGMA, MEAN_F, Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def mean_baseline_theta(code, k, p, eps, w, w2, m, um, e2):
-    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[MEAN_F]) * eps * p[INV_SIGMA]
+def mean_baseline_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return (fx - p[MEAN_F]) * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def mean_baseline_sigma(code, k, p, eps, w, w2, m, um, e2):
-    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[MEAN_F]) * (eps * eps - 1.0) * p[INV_SIGMA]
+def mean_baseline_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return (fx - p[MEAN_F]) * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 def exact(m, wrt, n):
@@ -29,8 +28,8 @@ ESTIMATOR = Estimator(
     name="score_mean_baseline",
     description="score-function estimator with the exact mean baseline b = E[f(x)]: (f(x) - b) * d/dparam log p(x)",
     outputs={
-        "theta": Output((mean_baseline_theta,), average, frozenset({"eps"}), "(f(x) - E[f]) eps / sigma"),
-        "sigma": Output((mean_baseline_sigma,), average, frozenset({"eps"}), "(f(x) - E[f]) (eps^2 - 1) / sigma"),
+        "theta": Output((mean_baseline_theta,), average, frozenset({"eps", "fx"}), "(f(x) - E[f]) eps / sigma"),
+        "sigma": Output((mean_baseline_sigma,), average, frozenset({"eps", "fx"}), "(f(x) - E[f]) (eps^2 - 1) / sigma"),
     },
     exact=exact,
     cost=1,

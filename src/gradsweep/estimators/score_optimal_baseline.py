@@ -4,18 +4,17 @@
 """
 
 from .._jit import scalar
-from ..objectives import value
-from .base import BSTAR_SIGMA, BSTAR_THETA, INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n, average
+from .base import BSTAR_SIGMA, BSTAR_THETA, INV_SIGMA, Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def optimal_baseline_theta(code, k, p, eps, w, w2, m, um, e2):
-    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[BSTAR_THETA]) * eps * p[INV_SIGMA]
+def optimal_baseline_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return (fx - p[BSTAR_THETA]) * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def optimal_baseline_sigma(code, k, p, eps, w, w2, m, um, e2):
-    return (value(code, p[THETA] + p[SIGMA] * eps, k) - p[BSTAR_SIGMA]) * (eps * eps - 1.0) * p[INV_SIGMA]
+def optimal_baseline_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+    return (fx - p[BSTAR_SIGMA]) * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 def exact(m, wrt, n):
@@ -29,8 +28,8 @@ ESTIMATOR = Estimator(
     name="score_optimal_baseline",
     description="score-function estimator with the variance-minimising constant baseline b* = E[f s^2] / E[s^2] (exact, per parameter)",
     outputs={
-        "theta": Output((optimal_baseline_theta,), average, frozenset({"eps"}), "(f(x) - b*) eps / sigma"),
-        "sigma": Output((optimal_baseline_sigma,), average, frozenset({"eps"}), "(f(x) - b*) (eps^2 - 1) / sigma"),
+        "theta": Output((optimal_baseline_theta,), average, frozenset({"eps", "fx"}), "(f(x) - b*) eps / sigma"),
+        "sigma": Output((optimal_baseline_sigma,), average, frozenset({"eps", "fx"}), "(f(x) - b*) (eps^2 - 1) / sigma"),
     },
     exact=exact,
     cost=1,
