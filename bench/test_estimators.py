@@ -5,6 +5,8 @@ The target: all ten estimators in one sweep cost at most 3 times the score + pat
 (``ratio_to_score_pathwise``, measured in the same run).
 """
 
+import time
+
 import pytest
 from conftest import RATES
 
@@ -28,12 +30,26 @@ def test_score_and_pathwise(benchmark, record):
     record("score+pathwise", SAMPLES)
 
 
+def _best_reference_rate(rounds: int = 3) -> float:
+    """score + pathwise timed again right after the family (best of ``rounds``): the first sweep of a
+    group can run slow on a busy machine, and a ratio against one slow round would flatter the family."""
+    best = min(_once(["score", "pathwise"]) for _ in range(rounds))
+    return max(RATES.get("score+pathwise", 0.0), SAMPLES / best)
+
+
+def _once(estimators) -> float:
+    start = time.perf_counter()
+    gradsweep.sweep(**{**CONFIG, "estimators": estimators})
+    return time.perf_counter() - start
+
+
 @pytest.mark.benchmark(group=GROUP)
 def test_all_ten(benchmark, record):
     _timed(benchmark, list(NAMES))
     rate = record("all ten", SAMPLES)
-    if "score+pathwise" in RATES:
-        benchmark.extra_info["ratio_to_score_pathwise"] = RATES["score+pathwise"] / rate
+    reference = _best_reference_rate()
+    benchmark.extra_info["reference_samples_per_s"] = reference
+    benchmark.extra_info["ratio_to_score_pathwise"] = reference / rate
 
 
 @pytest.mark.benchmark(group=GROUP)
