@@ -2,7 +2,9 @@
 
 d/dtheta: (f(theta + sigma W) - f(theta - sigma W')) / (sigma sqrt(2 pi)), W, W' ~ Rayleigh(1) independent;
 d/dsigma: (f(theta + sigma M) - f(theta + sigma eps')) / sigma, eps' ~ N(0, 1) independent of M.
-The comparison with :mod:`mvd` shows what the coupling buys.
+The comparison with :mod:`mvd` shows what the coupling buys; it is not always a gain (for
+cos(2x) at theta = 0.5, sigma = 1 the uncoupled d/dtheta has per-sample variance 0.13
+against the coupled 0.19).
 """
 
 import math
@@ -48,5 +50,5 @@ ESTIMATOR = Estimator(
     exact=exact,
     cost=2,
     needs=("f",),
-    when="never better than mvd; it shows what coupling the two evaluations is worth",
+    when="shows what coupling is worth; usually worse than mvd, not always (cos(2x) at theta = 0.5, sigma = 1: d/dtheta 0.13 against 0.19)",
 )

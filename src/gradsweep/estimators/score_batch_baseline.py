@@ -26,7 +26,7 @@ ESTIMATOR = Estimator(
     exact=exact,
     cost=1,
     needs=("f",),
-    when="never: score_loo has the same cost and no bias",
+    when="its lower variance is only the (N-1)/N shrinkage, bought with a bias: score_loo has the same cost and none",
     min_n=2,
     constants=(F0,),
 )
