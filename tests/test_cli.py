@@ -147,3 +147,8 @@ def test_a_cold_first_run_says_it_is_compiling(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "compiling or loading kernels" in r.stderr
     assert any((tmp_path / "cache").rglob("*.nbi"))  # it really compiled into the empty cache
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "gradsweep", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Usage: gradsweep" in done.stdout and "run" in done.stdout

@@ -143,7 +143,10 @@ def test_without_dask_the_backend_exits_2_with_an_install_hint(tmp_path, monkeyp
     (tmp_path / "s.toml").write_text('N = [10]\ntheta = [1.0]\nsigma = [1.0]\nreps = 2\n[objective]\nname = "square"\n')
     out = CliRunner().invoke(main, ["run", str(tmp_path / "s.toml"), "-o", str(tmp_path / "o.nc"), "--backend", "dask"])
     assert out.exit_code == 2
-    assert out.output.strip().splitlines()[-1] == "gradsweep: error: the dask backend needs dask.distributed: pip install 'gradsweep[dask]'"
+    assert (
+        out.output.strip().splitlines()[-1]
+        == "gradsweep: error: the dask backend needs dask.distributed: pip install '.[dask]' in a gradsweep checkout"
+    )
     assert not (tmp_path / "o.nc").exists()
 
 

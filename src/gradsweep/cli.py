@@ -196,7 +196,7 @@ def demo(out_dir, threads, overwrite, progress):
     click.echo(
         "\nexact variance ratio score/pathwise: " + ", ".join(f"d/d{w}: {float(ratio.sel(wrt=w).squeeze()):.4g}x" for w in ds.wrt.values)
     )
-    click.echo(f"wrote {nc} and {png}")
+    click.echo(f"wrote {nc} and {png}", err=True)
 
 
 @main.command()

@@ -22,7 +22,7 @@ from .backends import outputs_of, units_function
 from .config import Config, ConfigError
 from .welford import empty, fold
 
-INSTALL_HINT = "the dask backend needs dask.distributed: pip install 'gradsweep[dask]'"
+INSTALL_HINT = "the dask backend needs dask.distributed: pip install '.[dask]' in a gradsweep checkout"
 
 
 def _import_distributed():

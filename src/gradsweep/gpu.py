@@ -72,7 +72,7 @@ SMALL = 8
 SHARED_MIN_BLOCKS = 5
 #: Blocks along a grid's y axis at most (CUDA's limit); blocks loop over the tiles or cells beyond.
 MAX_GRID_Y = 65535
-INSTALL_HINT = "the cuda backend needs numba-cuda: pip install 'gradsweep[cuda]'"
+INSTALL_HINT = "the cuda backend needs numba-cuda: pip install '.[cuda]' in a gradsweep checkout"
 
 
 def _cuda():
