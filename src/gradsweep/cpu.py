@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from . import objectives
-from ._jit import generated_module, rebind, rebind_tree, scalar
+from ._jit import generated_module, rebind_tree, scalar
 from .estimators import DRAWN, VARIATES, Layout, layout
 from .estimators.base import SIGMA, THETA
 from .objectives import USER, Objective
@@ -136,34 +136,37 @@ def unit_states(sums, unit_offset, unit_nrep, unit_n, unit_cell0, cell_const, ou
         out[u] = state
 """
 
-# How a block's variates are filled, per half (even or odd samples): the first fill that
-# provides every measure-valued variate the layout reads (normal pairs come first: M reads eps).
+# How a block's extra variates are filled, per half (even or odd samples): the first fill that
+# provides every measure-valued variate the layout reads. M reads eps: those fills need the normals.
 _EXTRA_FILLS = (
     ({"w"}, "fill_rayleigh(k0, k1, 2 * p0 + {h}, count, rep, stream, w_{s})"),
     ({"w", "m", "um"}, "fill_maxwell(k0, k1, 2 * p0 + {h}, count, rep, stream, eps_{s}, w_{s}, m_{s}, um_{s})"),
-    (set(VARIATES), "fill_maxwell_second(k0, k1, 2 * p0 + {h}, count, rep, stream, eps_{s}, w_{s}, m_{s}, um_{s}, w2_{s}, e2_{s})"),
+    (
+        {"w", "m", "um", "w2", "e2"},
+        "fill_maxwell_second(k0, k1, 2 * p0 + {h}, count, rep, stream, eps_{s}, w_{s}, m_{s}, um_{s}, w2_{s}, e2_{s})",
+    ),
 )
 
 
+def _extra_fill(variates: frozenset[str]) -> tuple[set[str], str | None]:
+    """The variates and the call of the fill that provides the layout's measure-valued ``variates``."""
+    extra = set(variates) - {"eps", "fx", "dfx"}
+    if not extra:
+        return set(), None
+    return next((provides, call) for provides, call in _EXTRA_FILLS if extra <= provides)
+
+
 def _drawn(variates: frozenset[str]) -> set[str]:
-    """The variates a block draws for a layout that reads ``variates`` (f(x) and f'(x) read eps)."""
-    variates = (set(variates) - {"fx", "dfx"}) | ({"eps"} if variates & {"fx", "dfx"} else set())
-    extra = set(variates) - {"eps"}
-    for provides, _ in _EXTRA_FILLS:
-        if extra <= provides:
-            return set(variates) | (provides if extra else set()) | ({"eps"} if provides & {"m"} and extra else set())
-    raise AssertionError(variates)
+    """The variates a block draws into arrays for a layout that reads ``variates`` (f(x), f'(x) and M read eps)."""
+    provides, _ = _extra_fill(variates)
+    return provides | ({"eps"} if variates & {"eps", "fx", "dfx"} or "m" in provides else set())
 
 
 def _fill_lines(variates: frozenset[str]) -> list[str]:
     """The fill calls a block needs, for ``variates``."""
-    drawn = _drawn(variates)
-    lines = ["fill_normal_pairs(k0, k1, p0, count, rep, stream, eps_e, eps_o)"] if "eps" in drawn else []
-    extra = set(drawn) & set(variates) - {"eps", "fx", "dfx"}
-    if extra:
-        call = next(c for provides, c in _EXTRA_FILLS if extra <= provides)
-        lines += [call.format(h=h, s=s) for h, s in ((0, "e"), (1, "o"))]
-    return lines
+    _, call = _extra_fill(variates)
+    lines = ["fill_normal_pairs(k0, k1, p0, count, rep, stream, eps_e, eps_o)"] if "eps" in _drawn(variates) else []
+    return lines + ([call.format(h=h, s=s) for h, s in ((0, "e"), (1, "o"))] if call else [])
 
 
 def _quantity_names(lay: Layout) -> list[str]:
@@ -219,19 +222,6 @@ def _jitted(fn):
     return fn if isinstance(fn, numba.core.dispatcher.Dispatcher) else numba.njit(fn)
 
 
-def user_helpers(objective: Objective) -> dict:
-    """The objective helpers rebound to a user objective's functions (NaN where not given)."""
-    names = {"value": ("user_value", "user_f", objective.f), "derivative": ("user_derivative", "user_df", objective.df)}
-    names["second_derivative"] = ("user_second_derivative", "user_d2f", objective.d2f)
-    out = {}
-    for helper, (src, slot, fn) in names.items():
-        if fn is None:
-            out[helper] = scalar(objectives.no_derivative, cache=False)
-        else:
-            out[helper] = scalar(rebind(getattr(objectives, src), **{slot: _jitted(fn)}), cache=False)
-    return out
-
-
 _kernels: dict = {}
 
 
@@ -246,7 +236,7 @@ def kernels(objective: Objective, estimators: tuple[str, ...], wrt: tuple[str, .
         return _kernels[key]
     key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs)
     if key not in _kernels:  # keep the functions alive with the kernels
-        helpers = user_helpers(objective)
+        helpers = objectives.user_helpers(objective, lambda f: scalar(f, cache=False), _jitted)
         compiled = lambda f: scalar(f, cache=False, inline="always")  # noqa: E731
         quantities = zip(_quantity_names(lay), lay.sums, strict=True)
         namespace = {name: compiled(rebind_tree(q, compiled, **helpers)) for name, q in quantities}

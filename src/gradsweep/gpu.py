@@ -169,6 +169,7 @@ class _Device:
         # the measure-valued estimators' extra draw (philox.extra_draw_from) and its transforms
         self.extra_draw = device(philox.extra_draw_from, philox4x32_10=philox4x32_10, uniform=uniform, bits_float=bits_float)
         self.rayleigh = device(philox.rayleigh_from, log_unit_from=log_unit_from)
+        self.maxwell = device(philox.maxwell_from, rayleigh_from=self.rayleigh)
         self.sincos = sincos_turn_from
         self.merge = device(welford.merge)
         self.value = device(objectives.value)
@@ -451,9 +452,7 @@ def estimate(o, sums, first, per_rep, g, n, p):
 
 _DRAW = """\
     u1, u2, sign, u = extra_draw(k0, k1, np.uint64(sample), np.uint64(rep), np.uint64(stream), coefficients)
-    w = rayleigh(u1, coefficients)
-    m = sign * math.sqrt(w * w + e * e)
-    um = u * m
+    w, m, um = maxwell(u1, sign, u, e, coefficients)
     w2 = rayleigh(u2, coefficients)
     e2 = w2 * sincos(u, coefficients)[1]"""
 
@@ -476,22 +475,16 @@ def _generated_source(lay: Layout) -> str:
 
 
 def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kernels:
-    helpers = {"value": h.value, "derivative": h.derivative, "second_derivative": h.second_derivative}
-    if not objective.is_builtin:
-        for name, (src, slot, fn) in {
-            "value": ("user_value", "user_f", objective.f),
-            "derivative": ("user_derivative", "user_df", objective.df),
-            "second_derivative": ("user_second_derivative", "user_d2f", objective.d2f),
-        }.items():
-            if fn is None:
-                helpers[name] = device(objectives.no_derivative)
-            else:
-                helpers[name] = device(getattr(objectives, src), **{slot: device(getattr(fn, "py_func", fn))})
+    if objective.is_builtin:
+        helpers = {"value": h.value, "derivative": h.derivative, "second_derivative": h.second_derivative}
+    else:
+        helpers = objectives.user_helpers(objective, device, device)
     cu = _cuda()
     as_device = cu.jit(device=True)
     namespace = {f"q{t}": as_device(rebind_tree(q, as_device, **helpers)) for t, q in enumerate(lay.sums)}
     namespace |= {f"fin{o}": as_device(rebind_tree(f, as_device)) for o, f in enumerate(lay.finishes)}
-    namespace |= {"CODE": objective.code if objective.is_builtin else USER, "extra_draw": h.extra_draw, "rayleigh": h.rayleigh}
+    namespace |= {"CODE": objective.code if objective.is_builtin else USER, "extra_draw": h.extra_draw}
+    namespace |= {"rayleigh": h.rayleigh, "maxwell": h.maxwell}
     namespace |= {"sincos": h.sincos, "total": device(_total), "value": helpers["value"], "derivative": helpers["derivative"]}
     module = generated_module("cuda", _generated_source(lay), namespace=namespace)
     add_sample_fn = cu.jit(device=True)(module.add_sample)

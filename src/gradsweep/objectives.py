@@ -17,7 +17,7 @@ kernel, so the branch folds away. A user's own objective supplies ``f`` and
 ``f'`` as plain Python functions of one float that numba can compile.
 
 For the exact values (:mod:`gradsweep.truth`) each built-in also states
-``f``, ``f**2``, ``f'`` and ``f'**2`` as sums of terms
+``f`` and ``f'`` as sums of terms
 ``coef * poly(x) * exp(-a x**2 + b x)`` (real part taken; ``b`` may be
 imaginary, which covers cos).
 """
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.polynomial import Polynomial as P
 
-from ._jit import scalar
+from ._jit import rebind, scalar
 
 SQUARE, QUADRATIC, EXP_QUADRATIC, COS = range(4)
 USER = -1
@@ -106,6 +106,24 @@ def no_derivative(code, x, k):
     return math.nan
 
 
+def user_helpers(objective, compile_helper, compile_user) -> dict:
+    """``value``, ``derivative`` and ``second_derivative`` for a user objective, for one target.
+
+    Each is the (code, x, k) source above with the user's function bound in, compiled by
+    ``compile_helper``; the user's own function is compiled by ``compile_user``. A function
+    the objective lacks becomes :func:`no_derivative`.
+    """
+    table = {
+        "value": (user_value, "user_f", objective.f),
+        "derivative": (user_derivative, "user_df", objective.df),
+        "second_derivative": (user_second_derivative, "user_d2f", objective.d2f),
+    }
+    return {
+        name: compile_helper(no_derivative if fn is None else rebind(src, **{slot: compile_user(fn)}))
+        for name, (src, slot, fn) in table.items()
+    }
+
+
 # A term: (coef, polynomial in x, a, b) meaning Re[coef * poly(x) * exp(-a x^2 + b x)].
 Term = tuple[complex, P, float, complex]
 
@@ -119,25 +137,18 @@ def _gaussian_forms(name: str, k: float) -> dict[str, list[Term]]:
         d = xp - shift
         return {
             "f": [(1, d**2, 0.0, 0)],
-            "f2": [(1, d**4, 0.0, 0)],
             "df": [(1, 2 * d, 0.0, 0)],
-            "df2": [(1, 4 * d**2, 0.0, 0)],
         }
     if name == "exp_quadratic":
         return {
             "f": [(1, one, k, 0)],
-            "f2": [(1, one, 2 * k, 0)],
             "df": [(-2 * k, xp, k, 0)],
-            "df2": [(4 * k * k, xp**2, 2 * k, 0)],
         }
     if name == "cos":
-        # cos(kx) = Re e^{ikx}; cos^2 = (1 + cos 2kx)/2; -k sin(kx) = Re(ik e^{ikx});
-        # k^2 sin^2 = k^2 (1 - cos 2kx)/2.
+        # cos(kx) = Re e^{ikx}; -k sin(kx) = Re(ik e^{ikx})
         return {
             "f": [(1, one, 0.0, 1j * k)],
-            "f2": [(0.5, one, 0.0, 0), (0.5, one, 0.0, 2j * k)],
             "df": [(1j * k, one, 0.0, 1j * k)],
-            "df2": [(k * k / 2, one, 0.0, 0), (-k * k / 2, one, 0.0, 2j * k)],
         }
     raise KeyError(name)
 
@@ -174,10 +185,6 @@ class Objective:
     def is_builtin(self) -> bool:
         return self.code != USER
 
-    @property
-    def has_derivative(self) -> bool:
-        return self.is_builtin or self.df is not None
-
     def provides(self, what: str) -> bool:
         """Whether this objective can evaluate ``what``: "f", "df" or "d2f"."""
         return self.is_builtin or {"f": self.f, "df": self.df, "d2f": self.d2f}[what] is not None
@@ -203,7 +210,7 @@ class Objective:
         return text.replace("k", repr(self.k)) if self.name in _HAS_K else text
 
     def gaussian_forms(self) -> dict[str, list[Term]] | None:
-        """f, f**2, f', f'**2 as Gaussian-polynomial terms; None for user objectives."""
+        """f and f' as Gaussian-polynomial terms; None for user objectives."""
         return _gaussian_forms(self.name, self.k) if self.is_builtin else None
 
     def to_config(self) -> str | dict:

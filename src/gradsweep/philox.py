@@ -128,6 +128,18 @@ def rayleigh_from(u, coefficients):
     return math.sqrt(-2.0 * log_unit_from(u, coefficients))
 
 
+@scalar(inline="always")
+def maxwell_from(u1, sign, u, e, coefficients):
+    """``(W, M, U M)`` from the extra draw and the sample's normal ``e``: M = sign sqrt(W^2 + e^2).
+
+    W^2 ~ chi2(2) and e^2 ~ chi2(1) are independent, so |M| is Maxwell (chi with 3 degrees of
+    freedom) and with a random sign M is double-sided Maxwell.
+    """
+    r = rayleigh_from(u1, coefficients)
+    m = sign * math.sqrt(r * r + e * e)
+    return r, m, u * m
+
+
 @scalar
 def fill_rayleigh(k0, k1, first, count, rep, stream, w):
     """W of samples ``first, first + 2, ...`` (``count`` of them) into ``w``."""
@@ -138,18 +150,10 @@ def fill_rayleigh(k0, k1, first, count, rep, stream, w):
 
 @scalar
 def fill_maxwell(k0, k1, first, count, rep, stream, eps, w, m, um):
-    """W, M and U M of samples ``first, first + 2, ...``, whose normals are ``eps``.
-
-    M = sign sqrt(W^2 + eps^2): W^2 ~ chi2(2) and eps^2 ~ chi2(1) are independent, so |M| is
-    Maxwell (chi with 3 degrees of freedom) and with a random sign M is double-sided Maxwell.
-    """
+    """W, M and U M (:func:`maxwell_from`) of samples ``first, first + 2, ...``, whose normals are ``eps``."""
     for j in range(count):
         u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
-        r = rayleigh_from(u1, COEFFICIENTS)
-        w[j] = r
-        mm = sign * math.sqrt(r * r + eps[j] * eps[j])  # (repeated in both fills: a helper writing arrays stops vectorisation)
-        m[j] = mm
-        um[j] = u * mm
+        w[j], m[j], um[j] = maxwell_from(u1, sign, u, eps[j], COEFFICIENTS)
 
 
 @scalar
@@ -161,11 +165,7 @@ def fill_maxwell_second(k0, k1, first, count, rep, stream, eps, w, m, um, w2, e2
     """
     for j in range(count):
         u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
-        r = rayleigh_from(u1, COEFFICIENTS)
-        w[j] = r
-        mm = sign * math.sqrt(r * r + eps[j] * eps[j])  # (repeated in both fills: a helper writing arrays stops vectorisation)
-        m[j] = mm
-        um[j] = u * mm
+        w[j], m[j], um[j] = maxwell_from(u1, sign, u, eps[j], COEFFICIENTS)
         r2 = rayleigh_from(u2, COEFFICIENTS)
         w2[j] = r2
         e2[j] = r2 * sincos_turn_from(u, COEFFICIENTS)[1]
