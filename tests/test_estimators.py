@@ -1,5 +1,7 @@
 """The estimator family through the engine: determinism, numerics at large offsets, the config rules, the file."""
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -132,8 +134,9 @@ def test_a_user_objective_runs_the_same_estimator_code_as_the_builtin():
 
 
 def test_files_from_before_the_family_stay_readable_and_extendable(tmp_path):
-    """A score/pathwise file written by gradsweep 0.1.0 before the redesign (tests/data; no cost or exact_mean):
-    show and plot read it, and extend merges new replicates into it equal to a fresh run of them all."""
+    """A score/pathwise file written by gradsweep 0.1.0 before the redesign (tests/data; no cost or exact_mean,
+    no ``streams`` in its config): show and plot read it, and extend merges new replicates into it, drawn
+    in its own stream layout (streams = 1), equal to a fresh run of them all in that layout."""
     import shutil
     from pathlib import Path
 
@@ -148,7 +151,8 @@ def test_files_from_before_the_family_stay_readable_and_extendable(tmp_path):
     assert runner.invoke(main, ["plot", str(old), "-o", str(tmp_path / "old.png")]).exit_code == 0
     assert runner.invoke(main, ["extend", str(old), "--reps", "4"]).exit_code == 0
     extended = xr.open_dataset(old)
-    fresh = gradsweep.sweep(objective={"name": "cos", "k": 1.5}, N=[4, 30], theta=[0.0, 1.0], sigma=[0.8], reps=10, seed=3)
+    assert json.loads(extended.attrs["config"])["streams"] == 1
+    fresh = gradsweep.sweep(objective={"name": "cos", "k": 1.5}, N=[4, 30], theta=[0.0, 1.0], sigma=[0.8], reps=10, seed=3, streams=1)
     np.testing.assert_array_equal(extended["count"].values, fresh["count"].values)
     for v in ("mean", "var"):
         np.testing.assert_allclose(extended[v].values, fresh[v].values, rtol=1e-12)

@@ -31,6 +31,8 @@ def assert_same_result(a, b):
 def test_extend_equals_one_run_with_all_replicates():
     once = gradsweep.sweep(reps=50, **CFG)
     assert_same_result(extend(gradsweep.sweep(reps=30, **CFG), 20), once)
+    # small N is drawn in replicate pairs: replicate 13 is the second of pair 6, so this extension starts inside it
+    assert_same_result(extend(gradsweep.sweep(reps=13, **CFG), 37), once)
     twice = extend(extend(gradsweep.sweep(reps=12, **CFG), 30), 8)
     assert_same_result(twice, once)
     assert twice.attrs["replicates"] == 50 and len(twice.attrs["history"].splitlines()) == 3

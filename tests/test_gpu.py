@@ -50,7 +50,7 @@ def test_every_kernel_compiles_to_ptx_for_sm_90(spec, estimators):
     """numba's typing and lowering and NVVM run for real: any compile error of a real launch shows here."""
     objective = Objective("wavy", f=wavy, df=dwavy) if spec == "user" else make_objective(spec)
     texts = gpu.ptx(objective, cc=(9, 0), estimators=estimators)
-    assert sorted(texts) == ["_chunk_sums", "_chunk_sums_per_thread", "_chunk_sums_shared", "_unit_states"]
+    assert sorted(texts) == ["_chunk_sums", "_chunk_sums_per_thread", "_chunk_sums_shared", "_pair_states", "_unit_states"]
     for name, text in texts.items():
         assert ".target sm_90" in text
         assert re.search(rf"\.entry\s+\w*{name}\w*\(", text), name
@@ -134,7 +134,7 @@ def test_the_kernels_decode_chunk_items_as_the_plan_numbers_them(monkeypatch):
     monkeypatch.setattr(plan, "CHUNK", 8)
     monkeypatch.setattr(plan, "MAX_CHUNKS", 4)
     monkeypatch.setattr(plan, "UNIT_SAMPLES", 200)
-    p = plan.make_plan((4, 2, 1), np.array([1, 9, 32, 101]), 7, 11)
+    p = plan.make_plan((4, 2, 1), np.array([1, 9, 32, 101]), 7, 11, streams=1)  # every N in chunks
     item_unit, item_rep, item_start, item_stop, offset = plan.chunk_items(p)
     unit_offset, per_rep, size = plan.unit_items(p)
     units = (unit_offset, p.rep0, per_rep, size, p.n)

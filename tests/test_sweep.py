@@ -9,12 +9,12 @@ from confidence import z_bound
 import gradsweep
 from gradsweep import plan, welford
 from gradsweep.config import ConfigError
-from gradsweep.estimators import NAMES
+from gradsweep.estimators import ESTIMATORS, NAMES
 from gradsweep.objectives import Objective, make_objective
-from gradsweep.philox import normals
+from gradsweep.philox import PAIRED_N, replicate_normals
 
 
-def reference_states(objective, N, theta, sigma, reps, seed):
+def reference_states(objective, N, theta, sigma, reps, seed, streams=2):
     """The same sweep computed plainly in numpy from the documented stream layout."""
     obj = make_objective(objective)
     from gradsweep.objectives import derivative, value
@@ -28,7 +28,7 @@ def reference_states(objective, N, theta, sigma, reps, seed):
             for k, s in enumerate(sigma):
                 est = []
                 for r in range(reps):
-                    z = normals(seed, n, rep=r, stream=stream)
+                    z = replicate_normals(seed, n, r, stream, streams)
                     x = t + s * z
                     fx, dfx = f(x), df(x)
                     est.append([np.mean(fx * z / s), np.mean(fx * (z * z - 1) / s), np.mean(dfx), np.mean(dfx * z)])
@@ -44,10 +44,13 @@ def as_terms(ds):
     return take("mean"), take("var")
 
 
-def test_kernel_matches_plain_numpy_reference():
-    cfg = dict(objective={"name": "cos", "k": 1.3}, N=[1, 7, 10], theta=[0.5, -1.5], sigma=[0.8, 2.0], reps=5, seed=99)
-    ds = gradsweep.sweep(**cfg)
-    ref = reference_states(cfg["objective"], cfg["N"], cfg["theta"], cfg["sigma"], cfg["reps"], cfg["seed"])
+@pytest.mark.parametrize("streams", [2, 1], ids=["replicate pairs up to PAIRED_N", "streams = 1: every N within its replicate"])
+def test_kernel_matches_plain_numpy_reference(streams):
+    """Both stream layouts, both kernels (N = 1030 is above PAIRED_N), odd reps (a last pair half used)."""
+    cfg = dict(objective={"name": "cos", "k": 1.3}, N=[1, 7, 10, 1030], theta=[0.5, -1.5], sigma=[0.8, 2.0], reps=5, seed=99)
+    assert min(cfg["N"]) <= PAIRED_N < max(cfg["N"])
+    ds = gradsweep.sweep(**cfg, streams=streams)
+    ref = reference_states(cfg["objective"], cfg["N"], cfg["theta"], cfg["sigma"], cfg["reps"], cfg["seed"], streams)
     mean, var = as_terms(ds)
     np.testing.assert_allclose(mean, ref[..., 1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(var, ref[..., 2] / (ref[..., 0] - 1), rtol=1e-10, atol=1e-15)
@@ -90,6 +93,21 @@ STAT_CHECKS = len(OBJECTIVES) * len(STAT_THETA) * len(STAT_SIGMA) * len(STAT_N) 
 STAT_Z = z_bound(0.01, STAT_CHECKS)
 
 
+def normal_variance(ds):
+    """Cells whose sample variance is near enough to normal for the z interval on ``var``.
+
+    Not score_delta below N = 1000: its per-sample term is a polynomial of degree 4 or 5 in eps
+    (the Taylor residual times the score), so the variance of its sample variance involves
+    E[eps^16] to E[eps^20]; at 2000 replicates s^2 is far from normal, and its estimated standard
+    error (from the sample M4, which misses the rare large terms) is too small. Measured: over 6
+    seeds, 4 such cells of cos(1.5 x) gave z from -4.2 to +1.8 in either stream layout, where a
+    normal z would stay within 3. Its exact variance is checked against quadrature instead
+    (tests/test_truth.py), and its simulated variance at N = 1000, where the mean of 1000 terms is
+    near normal.
+    """
+    return ~((ds["estimator"] == "score_delta") & (ds["N"] < 1000))
+
+
 @pytest.mark.parametrize("objective", OBJECTIVES, ids=str)
 def test_estimates_agree_with_exact_values(objective):
     """Every estimator, both wrt: mean within its exact CI; variance within the CI from its estimated standard error.
@@ -106,8 +124,28 @@ def test_estimates_agree_with_exact_values(objective):
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_z = ((ds["mean"] - ds["exact_mean"]) / np.sqrt(ds["exact_var"] / ds["count"])).where(~exact_zero, 0.0)
         var_z = ((ds["var"] - ds["exact_var"]) / ds["var_se"]).where(~exact_zero, 0.0)
+    var_z = var_z.where(normal_variance(ds), 0.0)
     assert float(abs(mean_z).max()) < STAT_Z, mean_z.where(abs(mean_z) >= STAT_Z, drop=True)
     assert float(abs(var_z).max()) < STAT_Z, var_z.where(abs(var_z) >= STAT_Z, drop=True)
+
+
+ONE_SAMPLE = tuple(name for name in NAMES if ESTIMATORS[name].min_n == 1)
+ONE_SAMPLE_CHECKS = len(STAT_THETA) * len(STAT_SIGMA) * len(ONE_SAMPLE) * 2 * 2
+
+
+def test_one_sample_estimates_agree_with_exact_values():
+    """N = 1, where gradient estimators live, for every estimator that takes it (replicate pairs, one
+    estimate per replicate): mean and variance within their 1% family-wise intervals, as above."""
+    ds = gradsweep.sweep(
+        objective={"name": "cos", "k": 1.5}, estimators=ONE_SAMPLE, N=[1], theta=STAT_THETA, sigma=STAT_SIGMA, reps=4001, seed=7
+    )
+    z = z_bound(0.01, ONE_SAMPLE_CHECKS)
+    exact_zero = ds["exact_var"] == 0.0  # none for cos; kept so a zero variance cannot divide by zero
+    mean_z = ((ds["mean"] - ds["exact_mean"]) / np.sqrt(ds["exact_var"] / ds["count"])).where(~exact_zero, 0.0)
+    var_z = ((ds["var"] - ds["exact_var"]) / ds["var_se"]).where(~exact_zero & normal_variance(ds), 0.0)
+    assert (ds["count"] == 4001).all()
+    assert float(abs(mean_z).max()) < z, mean_z.where(abs(mean_z) >= z, drop=True)
+    assert float(abs(var_z).max()) < z, var_z.where(abs(var_z) >= z, drop=True)
 
 
 def test_pathwise_beats_score_on_the_classic_example():
@@ -119,9 +157,10 @@ def test_pathwise_beats_score_on_the_classic_example():
 
 
 def test_large_mean_small_spread_end_to_end():
-    """Pathwise d/dtheta of (x - k)^2 with k = -5e7: estimates near 1e8 with spread 1 (sigma = 0.5, N = 1)."""
+    """Pathwise d/dtheta of (x - k)^2 with k = -5e7: estimates near 1e8 with spread 1 (sigma = 0.5, N = 1,
+    in replicate pairs: power sums of the deviations from a shift, turned into moments per item)."""
     ds = gradsweep.sweep(objective={"name": "quadratic", "k": -5e7}, N=[1], theta=[0.0], sigma=[0.5], reps=2000, seed=3, wrt=["theta"])
-    z = np.array([normals(3, 1, rep=r, stream=0)[0] for r in range(2000)])
+    z = np.array([replicate_normals(3, 1, r, 0)[0] for r in range(2000)])
     reference = np.var(2 * 0.5 * z, ddof=1)  # the deviations, free of the 1e8 offset
     got = float(ds["var"].sel(estimator="pathwise", wrt="theta").squeeze())
     assert abs(got - reference) / reference < 1e-6

@@ -76,3 +76,20 @@ def test_finish_needs_two_values():
     out = welford.finish(welford.from_values([3.0]))
     assert out["mean"] == 3.0
     assert np.isnan(out["var"]) and np.isnan(out["var_se"])
+
+
+@pytest.mark.parametrize("off", [0.0, 3.0, -40.0], ids=["shift at the mean", "3 spreads off", "40 spreads off"])
+def test_power_sums_about_a_shift_keep_the_moments_at_a_large_offset(rng, off):
+    """The small-N kernels' form: power sums of deviations from a shift near the mean (the first
+    block's mean), turned into central moments; data of mean 1e8 and spread 1, skewed so M3 matters."""
+    x = 1e8 + rng.gamma(4.0, 0.5, size=5000)
+    shift = float(np.mean(x[:256])) + off  # a block's mean, moved
+    d = x - shift
+    state = np.array(welford.from_power_sums.py_func(float(x.size), shift, d.sum(), (d**2).sum(), (d**3).sum(), (d**4).sum()))
+    exact = welford.from_values(x - 1e8)  # x - 1e8 is exact (Sterbenz): moments free of the offset's rounding
+    exact[1] += 1e8
+    np.testing.assert_allclose(state[:2], exact[:2], rtol=1e-15)
+    # M2 loses about (off / spread)^2 of its digits to cancellation, M4 about (off / spread)^4
+    np.testing.assert_allclose(state[2], exact[2], rtol=1e-12 * (1 + off**2))
+    np.testing.assert_allclose(state[3], exact[3], rtol=1e-11 * (1 + abs(off) ** 3))
+    np.testing.assert_allclose(state[4], exact[4], rtol=1e-11 * (1 + off**4))

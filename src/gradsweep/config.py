@@ -34,7 +34,11 @@ DEFAULTS = {
     "reps": 100,
     "seed": 0,
     "common_random_numbers": False,
+    "streams": 2,
 }
+#: The stream layouts (see gradsweep.philox): 2 draws small N in replicate pairs; 1, every N within
+#: a replicate, as gradsweep did before the paired layout (files without ``streams`` in their config).
+STREAMS = (1, 2)
 KEYS = tuple(DEFAULTS)
 MAX_SEED = 2**64
 
@@ -107,6 +111,7 @@ class Config:
     reps: int
     seed: int
     common_random_numbers: bool = False
+    streams: int = 2
 
     @classmethod
     def from_dict(cls, values: Mapping | None = None, **kwargs) -> Config:
@@ -165,7 +170,10 @@ class Config:
         crn = merged["common_random_numbers"]
         if not isinstance(crn, bool):
             raise ConfigError(f"common_random_numbers must be true or false, got {crn!r}")
-        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn)
+        streams = merged["streams"]
+        if streams not in STREAMS or isinstance(streams, bool):
+            raise ConfigError(f"streams must be 1 or 2 (the random stream layout; 2 unless extending an old file), got {streams!r}")
+        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams))
 
     @classmethod
     def from_toml(cls, path) -> Config:
@@ -208,6 +216,7 @@ class Config:
             "reps": self.reps,
             "seed": self.seed,
             "common_random_numbers": self.common_random_numbers,
+            "streams": self.streams,
         }
 
     def to_json(self) -> str:

@@ -36,6 +36,7 @@ from xarray.indexes import PandasIndex
 from . import __version__, truth
 from .config import Config, ConfigError
 from .estimators import DESCRIPTIONS, ESTIMATORS
+from .philox import PAIRED_N
 from .welford import FIELDS, finish
 
 DIMS = ("N", "theta", "sigma", "estimator", "wrt")
@@ -111,6 +112,7 @@ def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
     if "shard" in ds.attrs and not allow_shard:
         raise ConfigError(f"this is shard {ds.attrs['shard']} of a sweep; merge the shards first (gradsweep merge)")
     values = json.loads(ds.attrs["config"])
+    values.setdefault("streams", 1)  # written before the paired stream layout
     try:
         return Config.from_dict(values)
     except ConfigError as e:
@@ -185,7 +187,13 @@ def build_dataset(
         "config": config.to_json(),
         "seed": np.uint64(config.seed),
         "replicates": np.int64(config.reps),
-        "random_stream": "Philox4x32-10 keyed by the seed; counter = (sample pair index, replicate, stream); Box-Muller normals; "
+        "random_stream": "Philox4x32-10 keyed by the seed; counter = (pair index, replicate word, stream); Box-Muller normals; "
+        + (
+            f"N <= {PAIRED_N}: replicates 2w and 2w+1 share word w and pair j holds their sample j; larger N: word = replicate, "
+            "pair j holds samples 2j and 2j+1; "
+            if config.streams >= 2
+            else "word = replicate, pair j holds samples 2j and 2j+1; "
+        )
         + ("stream = N index, shared by all theta and sigma cells" if config.common_random_numbers else "stream = cell index"),
         "common_random_numbers": np.int8(config.common_random_numbers),
         "backend": backend,

@@ -37,6 +37,13 @@ Two steps per batch, as on the CPU:
    them into the output's estimates and merges those into a Welford state in
    replicate order; the threads' states are merged in a fixed tree.
 
+Small N (paired units, see :mod:`gradsweep.philox`) takes one step instead:
+:func:`_pair_states`, a block per (pair item, cell) whose threads each take
+replicate pairs ``t, t + THREADS, ...`` of the item, sum both replicates'
+samples in registers, finish and push the estimates into per-thread Welford
+states, merged in a fixed tree; the items' states are merged per unit in item
+order (:func:`gradsweep.welford.merge_runs`, on the host).
+
 Every addition and merge happens in an order fixed by the plan (and THREADS),
 never by the scheduling of threads, so repeated runs are bit-identical. They
 differ from the CPU backend only in those orders inside a chunk and inside a
@@ -58,7 +65,7 @@ from ._jit import generated_module, rebind, rebind_tree
 from .config import ConfigError
 from .estimators import Layout, base, layout
 from .objectives import USER, Objective
-from .plan import Plan, unit_items
+from .plan import Plan, pair_items, unit_items
 
 #: Threads per block of every kernel (a power of two: the trees inside a block halve it).
 #: Read when a kernel is compiled; the simulator tests use fewer (each simulated thread is a Python thread).
@@ -193,7 +200,7 @@ def helpers() -> _Device:
 # device functions add_sample (one sample's quantities into the running sums) and estimate
 # (a replicate's sums finished into one output's estimate): see _generated_source.
 cuda = normal_pair = add_sample = estimate = merge = None
-pair_sums = lane_sums = item = store = None
+pair_sums = lane_sums = item = store = tree_merge = estimate_local = None
 Q = OUTPUTS = 1
 
 # A batch's chunk items are numbered as plan.chunk_items numbers them, and each kernel works
@@ -382,21 +389,78 @@ def _unit_states(sums, unit_offset, unit_nrep, unit_n, unit_cell0, cell_const, o
                 x = estimate(o, sums, first, per_rep, g, n_samples, p)
                 n, m, m2, m3, m4 = merge(n, m, m2, m3, m4, 1.0, x, 0.0, 0.0, 0.0)
             store(state, r, n, m, m2, m3, m4)
-            cuda.syncthreads()
-            half = THREADS // 2
-            while half > 0:
-                if r < half:
-                    b = r + half
-                    n, m, m2, m3, m4 = merge(
-                        state[0, r], state[1, r], state[2, r], state[3, r], state[4, r],
-                        state[0, b], state[1, b], state[2, b], state[3, b], state[4, b],
-                    )  # fmt: skip
-                    store(state, r, n, m, m2, m3, m4)
-                cuda.syncthreads()
-                half //= 2
+            tree_merge(state, r)
             if r == 0:
                 for f in range(5):
                     out[u, g, o, f] = state[f, 0]
+            cuda.syncthreads()  # state is reused for the next output
+
+
+def _tree_merge(state, r):
+    """Merge the THREADS states ``state[:, r]`` of a block in a fixed tree; the result ends in ``state[:, 0]``.
+
+    Every thread of the block calls it, after storing its own state.
+    """
+    cuda.syncthreads()
+    half = THREADS // 2
+    while half > 0:
+        if r < half:
+            b = r + half
+            n, m, m2, m3, m4 = merge(
+                state[0, r], state[1, r], state[2, r], state[3, r], state[4, r],
+                state[0, b], state[1, b], state[2, b], state[3, b], state[4, b],
+            )  # fmt: skip
+            store(state, r, n, m, m2, m3, m4)
+        cuda.syncthreads()
+        half //= 2
+
+
+def _pair_states(k0, k1, k, item_unit, item_lo, item_hi, unit_n, unit_cell0, unit_stream, cell_const, coefficients, out):
+    """One block per (pair item, cell) of paired units (small N): replicates lo .. hi - 1 -> Welford states.
+
+    Thread ``t`` takes replicate pairs ``lo // 2 + t, + THREADS, ...``: sample j of the pair's two
+    replicates is pair j of its replicate word (see :mod:`gradsweep.philox`). It pushes each
+    replicate's estimates, in replicate order, into its own states (one per output); the threads'
+    states are merged in a fixed tree, one output after another.
+    """
+    i = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    state = cuda.shared.array((5, THREADS), np.float64)
+    acc_even = cuda.local.array(Q, np.float64)
+    acc_odd = cuda.local.array(Q, np.float64)
+    own = cuda.local.array((OUTPUTS, 5), np.float64)
+    u = item_unit[i]
+    lo = item_lo[i]
+    hi = item_hi[i]
+    n = unit_n[u]
+    nf = np.float64(n)
+    stream = unit_stream[u]
+    for g in range(cuda.blockIdx.y, out.shape[1], cuda.gridDim.y):
+        p = cell_const[unit_cell0[u] + g]
+        for o in range(OUTPUTS):
+            for f in range(5):
+                own[o, f] = 0.0
+        for w in range(lo // 2 + t, (hi + 1) // 2, THREADS):
+            for q in range(Q):
+                acc_even[q] = 0.0
+                acc_odd[q] = 0.0
+            for j in range(n):
+                e0, e1 = normal_pair(k0, k1, np.uint64(j), np.uint64(w), np.uint64(stream), coefficients)
+                add_sample(acc_even, k0, k1, 2 * j, w, stream, coefficients, e0, p, k)
+                add_sample(acc_odd, k0, k1, 2 * j + 1, w, stream, coefficients, e1, p, k)
+            for h in range(2):
+                if lo <= 2 * w + h < hi:
+                    for o in range(OUTPUTS):
+                        x = estimate_local(o, acc_even if h == 0 else acc_odd, nf, p)
+                        own[o, 0], own[o, 1], own[o, 2], own[o, 3], own[o, 4] = merge(
+                            own[o, 0], own[o, 1], own[o, 2], own[o, 3], own[o, 4], 1.0, x, 0.0, 0.0, 0.0
+                        )
+        for o in range(OUTPUTS):
+            store(state, t, own[o, 0], own[o, 1], own[o, 2], own[o, 3], own[o, 4])
+            tree_merge(state, t)
+            if t == 0:
+                for f in range(5):
+                    out[i, g, o, f] = state[f, 0]
             cuda.syncthreads()  # state is reused for the next output
 
 
@@ -431,6 +495,7 @@ class Kernels(NamedTuple):
     chunk_sums_per_thread: object  # one-cell groups, chunks of at most SMALL * THREADS samples
     chunk_sums_shared: object  # groups of several cells (common random numbers)
     unit_states: object
+    pair_states: object  # paired units (small N): replicate pairs to Welford states
 
 
 _SOURCE = """\
@@ -447,6 +512,11 @@ def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p, k):
 
 def estimate(o, sums, first, per_rep, g, n, p):
 {finishes}
+    return math.nan
+
+
+def estimate_local(o, acc, n, p):
+{local_finishes}
     return math.nan
 """
 
@@ -471,7 +541,12 @@ def _generated_source(lay: Layout) -> str:
     for o, idx in enumerate(lay.output_sums):
         totals = ", ".join(f"total(sums, first, per_rep, g, {t})" for t in idx)
         finishes.append(f"    if o == {o}:\n        return fin{o}({totals}, n, p)")
-    return _SOURCE.format(draw=draw, evaluate="\n".join(evaluate), adds=adds, finishes="\n".join(finishes))
+    local = [
+        f"    if o == {o}:\n        return fin{o}({', '.join(f'acc[{t}]' for t in idx)}, n, p)" for o, idx in enumerate(lay.output_sums)
+    ]
+    return _SOURCE.format(
+        draw=draw, evaluate="\n".join(evaluate), adds=adds, finishes="\n".join(finishes), local_finishes="\n".join(local)
+    )
 
 
 def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kernels:
@@ -489,6 +564,9 @@ def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kerne
     module = generated_module("cuda", _generated_source(lay), namespace=namespace)
     add_sample_fn = cu.jit(device=True)(module.add_sample)
     estimate_fn = cu.jit(device=True)(module.estimate)
+    estimate_local_fn = cu.jit(device=True)(module.estimate_local)
+    merging = dict(cuda=cu, THREADS=threads, merge=h.merge, store=device(_store))
+    merging["tree_merge"] = device(_tree_merge, **merging)
     sizes = dict(Q=len(lay.sums), OUTPUTS=len(lay.outputs))
     names = dict(
         cuda=cu,
@@ -504,7 +582,8 @@ def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kerne
         _compile(_chunk_sums, **names),
         _compile(_chunk_sums_per_thread, **names),
         _compile(_chunk_sums_shared, threads, **names),
-        _compile(_unit_states, cuda=cu, THREADS=threads, merge=h.merge, store=device(_store), estimate=estimate_fn, **sizes),
+        _compile(_unit_states, estimate=estimate_fn, **merging, **sizes),
+        _compile(_pair_states, normal_pair=h.normal_pair, add_sample=add_sample_fn, estimate_local=estimate_local_fn, **merging, **sizes),
     )
 
 
@@ -547,8 +626,10 @@ def signatures() -> Kernels:
     coefficients = nt.UniTuple(nt.float64, len(elementary.COEFFICIENTS))
     inputs = (nt.uint64, nt.uint64, nt.float64, nt.int64, *(i64,) * 7, f64, coefficients)
     sums = nt.float64[:, :, ::1]
-    states = (sums, i64, i64, i64, i64, f64, nt.float64[:, :, :, ::1])
-    return Kernels((*inputs, sums), (*inputs, nt.int64, sums), (*inputs, nt.int64, sums), states)
+    out = nt.float64[:, :, :, ::1]
+    states = (sums, i64, i64, i64, i64, f64, out)
+    paired = (nt.uint64, nt.uint64, nt.float64, *(i64,) * 6, f64, coefficients, out)
+    return Kernels((*inputs, sums), (*inputs, nt.int64, sums), (*inputs, nt.int64, sums), states, paired)
 
 
 def ptx(objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score", "pathwise"), wrt=("theta", "sigma")) -> dict[str, str]:
@@ -560,7 +641,7 @@ def ptx(objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score",
     compile_ptx = _cuda().compile_ptx
     with _compile_for(cc):  # fresh device functions, so nothing compiled for cc reaches a real launch
         built = _build(objective, layout(tuple(estimators), tuple(wrt)), _Device(), THREADS)
-        sources = (_chunk_sums, _chunk_sums_per_thread, _chunk_sums_shared, _unit_states)
+        sources = (_chunk_sums, _chunk_sums_per_thread, _chunk_sums_shared, _unit_states, _pair_states)
         return {
             src.__name__: compile_ptx(k.py_func, sig, cc=cc, launch_bounds=launch_bounds(src, THREADS))[0]
             for src, k, sig in zip(sources, built, signatures(), strict=True)
@@ -578,25 +659,51 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
     """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``, on the GPU.
 
     ``outputs`` is (estimators, wrt); ``cell_const`` the (cells, len(CONSTANTS)) constants.
+    Paired units (small N) go to ``pair_states``, the others to the chunk kernels and ``unit_states``.
     """
-    cuda = _cuda()
-    threads = THREADS
     estimators, wrt = outputs
     built = kernels(objective, estimators, wrt)
     lay = layout(tuple(estimators), tuple(wrt))
-    k0, k1 = philox.seed_key(seed)
+    n_outputs = len(lay.outputs)
+    key = philox.seed_key(seed)
     k = float(objective.k) if objective.is_builtin else 0.0
+    constants = _cuda().to_device(np.ascontiguousarray(cell_const, dtype=np.float64))
+    out = np.empty((plan.size, plan.width, n_outputs, 5))
+    is_paired = plan.paired
+    if is_paired.any():
+        out[is_paired] = _paired_units(built, key, k, constants, plan.take(is_paired), n_outputs)
+    if not is_paired.all():
+        out[~is_paired] = _chunked_units(built, key, k, constants, plan.take(~is_paired), lay)
+    return out
+
+
+def _as_device(a):
+    return _cuda().to_device(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def _paired_units(built: Kernels, key, k, constants, plan: Plan, n_outputs: int) -> np.ndarray:
+    """States of paired units: a block per (pair item, cell), the items' states merged per unit on the host."""
+    item_unit, item_lo, item_hi, offset = pair_items(plan)
+    states = _cuda().device_array((item_unit.size, plan.width, n_outputs, 5))
+    grid = (item_unit.size, min(plan.width, MAX_GRID_Y))
+    units = (_as_device(plan.n), _as_device(plan.cell0), _as_device(plan.stream))
+    args = (*key, k, _as_device(item_unit), _as_device(item_lo), _as_device(item_hi), *units, constants, elementary.COEFFICIENTS)
+    built.pair_states[grid, THREADS](*args, states)
+    out = np.empty((plan.size, plan.width, n_outputs, 5))
+    welford.merge_runs(states.copy_to_host(), offset, out)
+    return out
+
+
+def _chunked_units(built: Kernels, key, k, constants, plan: Plan, lay: Layout) -> np.ndarray:
+    """States of units drawn in chunks: chunk sums, then a block per (unit, cell) finishes and merges them."""
+    cuda = _cuda()
+    threads = THREADS
+    k0, k1 = key
     width = plan.width
-    out = np.empty((plan.size, width, len(lay.outputs), 5))
-    if plan.size == 0:
-        return out
     offset, per_rep, size = unit_items(plan)
     items = int(offset[-1])
-    to = cuda.to_device
-    as_device = lambda a: to(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-    unit_offset, unit_n, unit_cell0 = as_device(offset), as_device(plan.n), as_device(plan.cell0)
-    units = (unit_offset, as_device(plan.rep0), as_device(per_rep), as_device(size), unit_n, unit_cell0, as_device(plan.stream))
-    constants = to(np.ascontiguousarray(cell_const, dtype=np.float64))
+    unit_offset, unit_n, unit_cell0 = _as_device(offset), _as_device(plan.n), _as_device(plan.cell0)
+    units = (unit_offset, _as_device(plan.rep0), _as_device(per_rep), _as_device(size), unit_n, unit_cell0, _as_device(plan.stream))
     sums = cuda.device_array((items, width, len(lay.sums)))
     if width > 1:
         cells_per_block = tile_cells(width, threads)
@@ -610,7 +717,7 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
                 built.chunk_sums_per_thread[-(-(end - first) // threads), threads](*inputs, end, sums)
             else:
                 built.chunk_sums[end - first, threads](*inputs, sums)
-    states = cuda.device_array(out.shape)
+    states = cuda.device_array((plan.size, width, len(lay.outputs), 5))
     unit_grid = (plan.size, min(width, MAX_GRID_Y))
-    built.unit_states[unit_grid, threads](sums, unit_offset, as_device(plan.nrep), unit_n, unit_cell0, constants, states)
+    built.unit_states[unit_grid, threads](sums, unit_offset, _as_device(plan.nrep), unit_n, unit_cell0, constants, states)
     return states.copy_to_host()

@@ -9,10 +9,24 @@ machine or GPU, in any order.
 gradsweep's stream layout:
 
 * key   = the 64-bit seed, split into two 32-bit words (low, high);
-* counter = (pair index low word, pair index high word, replicate, stream),
-  where ``pair index = sample index // 2`` (one Philox block gives two normals)
-  and ``stream`` identifies the grid cell (or the shared stream when common
-  random numbers are used).
+* counter = (pair index low word, pair index high word, replicate word, stream),
+  where ``stream`` identifies the grid cell (or the shared stream when common
+  random numbers are used). One Philox block gives a pair of normals; how a
+  replicate's samples map onto pairs depends on N:
+
+  - N <= :data:`PAIRED_N` (replicate pairs): replicates ``2w`` and ``2w + 1``
+    share replicate word ``w``, and pair ``j`` holds sample ``j`` of each
+    (its first normal for ``2w``, its second for ``2w + 1``). Every normal is
+    used even at N = 1, and a kernel fills sample ``j`` of many replicates at
+    once, which is what makes small N as fast per sample as large N;
+  - N > PAIRED_N (within a replicate): replicate word = the replicate, and
+    pair ``j`` holds samples ``2j`` and ``2j + 1``.
+
+  Files written before the paired layout (config ``streams = 1``) use the
+  second form for every N, so they stay extendable.
+* the measure-valued estimators' extra draw of a sample is one more block, with
+  bit 31 of word 1 set and the sample's index in words 0-1: ``2j + (replicate
+  % 2)`` under replicate pairs, ``j`` within a replicate.
 
 ``log`` and ``sin``/``cos`` come from :mod:`gradsweep.elementary` (branch-free,
 a few ulp; sin/cos of the exact angle ``2 pi u2``). Uniforms take 52 bits from two 32-bit words and are centred on the 2**-52
@@ -42,6 +56,8 @@ _ONE_BITS = np.uint64(0x3FF0000000000000)
 _ONE_MINUS_HALF_ULP = 1.0 - 2.0**-53
 _ONE = np.uint64(1)
 _SHIFT63 = np.uint64(63)
+#: Replicates of at most PAIRED_N samples are drawn in replicate pairs (see the module docstring).
+PAIRED_N = 1024
 #: Which draw a Philox block belongs to, in the top bits of counter word 1. Normal pairs put
 #: ``pair >> 32`` there (below 2**29 for N < 2**62); the per-sample extra draw of the
 #: measure-valued estimators puts ``sample >> 32`` (below 2**30) with bit 31 set.
@@ -140,31 +156,40 @@ def maxwell_from(u1, sign, u, e, coefficients):
     return r, m, u * m
 
 
+@scalar(inline="always")
+def _extra_at(k0, k1, first, step, rep, rep_step, stream, j):
+    """The extra draw of the ``j``-th sample of a fill: sample ``first + step j`` of replicate word ``rep + rep_step j``."""
+    return extra_draw_from(k0, k1, np.uint64(first + step * j), np.uint64(rep + rep_step * j), stream, COEFFICIENTS)
+
+
+# The extra-draw fills walk either the samples of one replicate word (step 2, rep_step 0: the even or
+# odd samples of a replicate) or one sample of consecutive replicate words (step 0, rep_step 1: the
+# replicate pairs of small N, see PAIRED_N).
 @scalar
-def fill_rayleigh(k0, k1, first, count, rep, stream, w):
-    """W of samples ``first, first + 2, ...`` (``count`` of them) into ``w``."""
+def fill_rayleigh(k0, k1, first, step, count, rep, rep_step, stream, w):
+    """W of ``count`` samples (see above) into ``w``."""
     for j in range(count):
-        u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
+        u1, u2, sign, u = _extra_at(k0, k1, first, step, rep, rep_step, stream, j)
         w[j] = rayleigh_from(u1, COEFFICIENTS)
 
 
 @scalar
-def fill_maxwell(k0, k1, first, count, rep, stream, eps, w, m, um):
-    """W, M and U M (:func:`maxwell_from`) of samples ``first, first + 2, ...``, whose normals are ``eps``."""
+def fill_maxwell(k0, k1, first, step, count, rep, rep_step, stream, eps, w, m, um):
+    """W, M and U M (:func:`maxwell_from`) of ``count`` samples, whose normals are ``eps``."""
     for j in range(count):
-        u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
+        u1, u2, sign, u = _extra_at(k0, k1, first, step, rep, rep_step, stream, j)
         w[j], m[j], um[j] = maxwell_from(u1, sign, u, eps[j], COEFFICIENTS)
 
 
 @scalar
-def fill_maxwell_second(k0, k1, first, count, rep, stream, eps, w, m, um, w2, e2):
+def fill_maxwell_second(k0, k1, first, step, count, rep, rep_step, stream, eps, w, m, um, w2, e2):
     """As :func:`fill_maxwell`, and W' ~ Rayleigh(1) with eps' = W' cos(2 pi U) ~ N(0, 1).
 
     W' and eps' are independent of W, M and eps (eps' reuses U as its angle: U and eps' are
     never read by one estimator, so they need not be independent of each other).
     """
     for j in range(count):
-        u1, u2, sign, u = extra_draw_from(k0, k1, np.uint64(first + 2 * j), rep, stream, COEFFICIENTS)
+        u1, u2, sign, u = _extra_at(k0, k1, first, step, rep, rep_step, stream, j)
         w[j], m[j], um[j] = maxwell_from(u1, sign, u, eps[j], COEFFICIENTS)
         r2 = rayleigh_from(u2, COEFFICIENTS)
         w2[j] = r2
@@ -173,13 +198,21 @@ def fill_maxwell_second(k0, k1, first, count, rep, stream, eps, w, m, um, w2, e2
 
 @scalar
 def fill_normal_pairs(k0, k1, first_pair, count, rep, stream, z_even, z_odd):
-    """Normals of pairs ``first_pair .. first_pair+count-1`` into ``z_even[j], z_odd[j]``.
+    """Normals of pairs ``first_pair .. first_pair+count-1`` of one replicate word into ``z_even[j], z_odd[j]``.
 
     A plain loop with no reduction, so LLVM vectorises it; the sweep kernels
     fill a small block that stays in L1 cache, then sum the estimator terms.
     """
     for j in range(count):
-        z_even[j], z_odd[j] = normal_pair(k0, k1, np.uint64(first_pair + j), rep, stream)
+        z_even[j], z_odd[j] = normal_pair(k0, k1, np.uint64(first_pair + j), np.uint64(rep), stream)
+
+
+@scalar
+def fill_normal_reps(k0, k1, pair, first_rep, count, stream, z_even, z_odd):
+    """Normals of pair ``pair`` of replicate words ``first_rep .. first_rep+count-1``: sample ``pair`` of
+    replicates ``2 word`` (``z_even[j]``) and ``2 word + 1`` (``z_odd[j]``) under :data:`PAIRED_N`."""
+    for j in range(count):
+        z_even[j], z_odd[j] = normal_pair(k0, k1, np.uint64(pair), np.uint64(first_rep + j), stream)
 
 
 def seed_key(seed: int) -> tuple[np.uint64, np.uint64]:
@@ -235,3 +268,24 @@ def normals(seed: int, count: int, *, rep: int = 0, stream: int = 0, start: int 
     out = np.empty(int(count), dtype=np.float64)
     _fill_normals(k0, k1, np.uint64(rep), np.uint64(stream), np.int64(start), out)
     return out
+
+
+def paired(n, streams: int = 2):
+    """Whether replicates of ``n`` samples are drawn in replicate pairs (``n`` an int or an array)."""
+    return (np.asarray(n) <= PAIRED_N) & (streams >= 2)
+
+
+def replicate_normals(seed: int, n: int, rep: int, stream: int, streams: int = 2) -> np.ndarray:
+    """The ``n`` standard normals the sweep kernels draw for replicate ``rep`` of ``stream``, in sample order."""
+    if not paired(n, streams):
+        return normals(seed, n, rep=rep, stream=stream)
+    k0, k1 = seed_key(seed)
+    z = np.empty((int(n), 2))
+    for j in range(int(n)):
+        _fill_pair_of_reps(k0, k1, np.uint64(j), np.uint64(rep // 2), np.uint64(stream), z[j])
+    return z[:, rep % 2].copy()
+
+
+@serial
+def _fill_pair_of_reps(k0, k1, pair, word, stream, out):
+    out[0], out[1] = normal_pair(k0, k1, pair, word, stream)

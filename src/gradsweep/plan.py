@@ -12,6 +12,10 @@
 * A replicate's N samples are drawn in **chunks** of fixed size, in
   parallel; each chunk's draws are used for every cell of the group, and the
   chunk sums are added in chunk order.
+* Small N (``philox.PAIRED_N``; the unit is **paired**): a unit's replicates are
+  drawn in replicate pairs, and cut into **pair items** of about CHUNK samples;
+  an item's result is already a Welford state per cell and output, and a unit's
+  state is its items' states merged in item order.
 
 Every size here depends only on the config (and the replicate range), so the
 same config gives the same additions in the same order on any number of
@@ -23,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .philox import paired
 
 #: Samples summed sequentially in one chunk (even, so chunks hold whole Philox pairs).
 CHUNK = 1 << 16
@@ -62,6 +68,7 @@ class Plan:
     nrep: np.ndarray
     n: np.ndarray
     width: int = 1
+    streams: int = 2
 
     @property
     def size(self) -> int:
@@ -78,11 +85,17 @@ class Plan:
         return self.draws * self.width
 
     def items(self) -> np.ndarray:
-        """Chunk items of each unit."""
-        return self.nrep * chunks(self.n)
+        """Chunk items (pair items, for paired units) of each unit."""
+        pairs = (self.rep0 + self.nrep + 1) // 2 - self.rep0 // 2
+        return np.where(self.paired, -(-pairs // pairs_per_item(self.n)), self.nrep * chunks(self.n))
+
+    @property
+    def paired(self) -> np.ndarray:
+        """Which units draw their replicates in pairs (small N; see :mod:`gradsweep.philox`)."""
+        return paired(self.n, self.streams)
 
     def take(self, index) -> Plan:
-        return Plan(self.cell0[index], self.stream[index], self.rep0[index], self.nrep[index], self.n[index], self.width)
+        return Plan(self.cell0[index], self.stream[index], self.rep0[index], self.nrep[index], self.n[index], self.width, self.streams)
 
     def cells(self) -> np.ndarray:
         """The cell of every (unit, cell-in-group), flattened in that order."""
@@ -107,7 +120,7 @@ class Plan:
         return out
 
 
-def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_random_numbers: bool = False) -> Plan:
+def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_random_numbers: bool = False, streams: int = 2) -> Plan:
     """Units for replicates ``rep_start .. rep_start + reps - 1`` of a (N, theta, sigma) grid."""
     n_n, n_theta, n_sigma = shape
     width = n_theta * n_sigma if common_random_numbers else 1
@@ -116,6 +129,8 @@ def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_
         first = g * width
         n = int(N[first // (n_theta * n_sigma)])
         block = max(1, UNIT_SAMPLES // (n * width))
+        if paired(n, streams):  # whole replicate pairs, where the replicates start on a pair
+            block = max(2, block - block % 2)
         for r0 in range(0, reps, block):
             cell0.append(first)
             stream.append(g)
@@ -123,7 +138,7 @@ def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_
             nrep.append(min(block, reps - r0))
             ns.append(n)
     as64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-    return Plan(as64(cell0), as64(stream), as64(rep0), as64(nrep), as64(ns), width)
+    return Plan(as64(cell0), as64(stream), as64(rep0), as64(nrep), as64(ns), width, streams)
 
 
 def unit_items(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,3 +164,29 @@ def chunk_items(plan: Plan) -> tuple[np.ndarray, ...]:
     item_start = within % per_rep * size
     item_stop = np.minimum(item_start + size, plan.n[item_unit])
     return item_unit, item_rep, item_start, item_stop, offset
+
+
+def pairs_per_item(n):
+    """Replicate pairs per pair item: about CHUNK samples."""
+    return np.maximum(1, CHUNK // (2 * np.asarray(n, dtype=np.int64)))
+
+
+def pair_items(plan: Plan) -> tuple[np.ndarray, ...]:
+    """The pair items of a (batch of a) plan of paired units: units in order, then items of
+    ``max(1, CHUNK // (2 n))`` replicate pairs, counted from the unit's first pair.
+
+    Returns ``item_unit, item_lo, item_hi`` (the item's replicates ``lo .. hi - 1``: a
+    unit that starts or ends inside a pair holds one replicate of it) and ``unit_offset``.
+    """
+    first = plan.rep0 // 2
+    end = (plan.rep0 + plan.nrep + 1) // 2
+    per_item = pairs_per_item(plan.n)
+    count = -(-(end - first) // per_item)
+    offset = np.zeros(plan.size + 1, dtype=np.int64)
+    np.cumsum(count, out=offset[1:])
+    item_unit = np.repeat(np.arange(plan.size, dtype=np.int64), count)
+    within = np.arange(offset[-1], dtype=np.int64) - offset[item_unit]
+    pair0 = first[item_unit] + within * per_item[item_unit]
+    item_lo = np.maximum(plan.rep0[item_unit], 2 * pair0)
+    item_hi = np.minimum((plan.rep0 + plan.nrep)[item_unit], 2 * (pair0 + per_item[item_unit]))
+    return item_unit, item_lo, item_hi, offset

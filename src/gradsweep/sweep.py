@@ -43,7 +43,7 @@ def cell_constants(config: Config) -> np.ndarray:
 
 def config_plan(config: Config, rep_start: int = 0, reps: int | None = None) -> Plan:
     shape = (config.N.size, config.theta.size, config.sigma.size)
-    return make_plan(shape, config.N, rep_start, config.reps if reps is None else reps, config.common_random_numbers)
+    return make_plan(shape, config.N, rep_start, config.reps if reps is None else reps, config.common_random_numbers, config.streams)
 
 
 def progress_bar(total: int, enabled: bool | None):

@@ -8,7 +8,10 @@ offset of 1e8 on data of spread 1 keeps the variance to full precision.
 
 One merge, :func:`merge`, serves everything: adding one value (a state with
 n = 1), folding blocks inside a kernel, combining dask results and extending
-a file with more replicates.
+a file with more replicates. Where a push per value would cost more than
+drawing the value (the replicate estimates of small N), a kernel sums the
+powers of the values' deviations from a shift near their mean, in lanes that
+vectorise, and turns the sums into one state (:func:`from_power_sums`).
 
 Array layout: a state array has shape ``(..., 5)`` with the last axis
 ``[n, mean, M2, M3, M4]`` (n stored as float64, exact up to 2**53).
@@ -16,9 +19,10 @@ Array layout: a state array has shape ``(..., 5)`` with the last axis
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from ._jit import scalar, serial
+from ._jit import kernel, scalar, serial
 
 N, MEAN, M2, M3, M4 = range(5)
 FIELDS = ("count", "mean", "m2", "m3", "m4")
@@ -58,6 +62,67 @@ def push(state, i, x):
     state[i, 2] = a2
     state[i, 3] = a3
     state[i, 4] = a4
+
+
+@scalar
+def mean_of(x, at, lo, hi):
+    """The mean of ``x[at + lo : at + hi]`` (``at`` a uint64; lo < hi)."""
+    total = 0.0
+    for q in range(hi - lo):
+        total += x[at + np.uint64(lo + q)]
+    return total / (hi - lo)
+
+
+@scalar
+def add_powers(powers, at, lanes, x, x_at, lo, hi, shift):
+    """Add the powers 1-4 of ``x[x_at + r] - shift`` into lane r of ``powers[at + p * lanes + r]``
+    (p = 0..3) for r in lo .. hi - 1. Unsigned indices, lanes apart: a loop LLVM vectorises."""
+    l1 = np.uint64(lanes)
+    l2 = l1 + l1
+    l3 = l2 + l1
+    for q in range(hi - lo):
+        r = np.uint64(lo + q)
+        d = x[x_at + r] - shift
+        d2 = d * d
+        powers[at + r] += d
+        powers[at + l1 + r] += d2
+        powers[at + l2 + r] += d2 * d
+        powers[at + l3 + r] += d2 * d2
+
+
+@scalar(inline="always")
+def from_power_sums(n, shift, s1, s2, s3, s4):
+    """The state (n, mean, M2, M3, M4) of n values whose deviations d from ``shift`` have the
+    power sums ``s1 = sum d``, ..., ``s4 = sum d^4``.
+
+    With the shift near the mean (its deviation c = s1 / n a fraction of the spread) the
+    conversion to central moments cancels little, so no precision is lost to a large mean.
+    """
+    c = s1 / n
+    m2 = s2 - s1 * c
+    m3 = s3 - 3.0 * c * s2 + 2.0 * n * c * c * c
+    m4 = s4 - 4.0 * c * s3 + 6.0 * c * c * s2 - 3.0 * n * c * c * c * c
+    return n, shift + c, max(m2, 0.0), m3, max(m4, 0.0)
+
+
+@kernel
+def merge_runs(parts, offset, out):
+    """``out[u]`` = ``parts[offset[u]], ..., parts[offset[u+1] - 1]`` merged in that order (in parallel over u).
+
+    ``parts`` is (items, cells, terms, 5), ``out`` (units, cells, terms, 5).
+    """
+    for u in numba.prange(out.shape[0]):
+        for c in range(out.shape[1]):
+            for t in range(out.shape[2]):
+                n = m = a2 = a3 = a4 = 0.0
+                for i in range(offset[u], offset[u + 1]):
+                    b = parts[i, c, t]
+                    n, m, a2, a3, a4 = merge(n, m, a2, a3, a4, b[0], b[1], b[2], b[3], b[4])
+                out[u, c, t, 0] = n
+                out[u, c, t, 1] = m
+                out[u, c, t, 2] = a2
+                out[u, c, t, 3] = a3
+                out[u, c, t, 4] = a4
 
 
 @serial

@@ -6,7 +6,7 @@ on a machine with a GPU, ``pytest tests/cuda`` runs it on the device.
 
 import pytest
 
-from gradsweep import gpu, plan
+from gradsweep import gpu, philox, plan
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,3 +34,10 @@ def simulator_threads(monkeypatch):
     if gpu.simulator():
         monkeypatch.setattr(gpu, "THREADS", 8)
         monkeypatch.setattr(gpu, "SMALL", 2)
+
+
+@pytest.fixture(autouse=True)
+def paired_up_to_4(monkeypatch):
+    """Replicates of up to 4 samples are drawn in replicate pairs (pair_states), longer ones in chunks,
+    so the cases below run both paths on both backends."""
+    monkeypatch.setattr(philox, "PAIRED_N", 4)

@@ -11,7 +11,7 @@ from .score_loo import centred_sum, sums, variance
 
 @scalar
 def batch_mean(sfs, sf, ss, n, p):
-    return centred_sum(sfs, sf, ss, n) / n
+    return centred_sum(sfs, sf, ss, n) * (1.0 / n)
 
 
 def exact(m, wrt, n):

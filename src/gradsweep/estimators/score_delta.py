@@ -29,12 +29,12 @@ def delta_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
 
 @scalar
 def plus_df0(s, n, p):
-    return s / n + p[DF0]
+    return s * (1.0 / n) + p[DF0]
 
 
 @scalar
 def plus_sigma_d2f0(s, n, p):
-    return s / n + p[SIGMA] * p[D2F0]
+    return s * (1.0 / n) + p[SIGMA] * p[D2F0]
 
 
 def exact(m, wrt, n):

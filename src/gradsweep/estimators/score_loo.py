@@ -43,12 +43,12 @@ def score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
 @scalar
 def centred_sum(sfs, sf, ss, n):
     """sum_i (f_i - mean f) s_i from the three sums."""
-    return sfs - sf * ss / n
+    return sfs - sf * ss * (1.0 / n)
 
 
 @scalar
 def leave_one_out(sfs, sf, ss, n, p):
-    return centred_sum(sfs, sf, ss, n) / (n - 1.0)
+    return centred_sum(sfs, sf, ss, n) * (1.0 / (n - 1.0))
 
 
 def sums(wrt):

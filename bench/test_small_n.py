@@ -1,0 +1,79 @@
+"""Small N at full speed: time per sample against N, and against numpy written for that N.
+
+The reference workload: f(x) = x^2, score and pathwise, wrt theta and sigma, theta = 2, sigma = 1,
+TOTAL samples at every N (N = 1, 2, 10, 100, 1e4, 1e6; reps = TOTAL / N). Recorded per N:
+
+* ``ratio_to_large_n``: its rate over the rate at N = 1e6, measured in the same run (target >= 0.7);
+* ``ratio_to_numpy``: its rate over numpy's for the same N, written as a user would (replicates
+  vectorised: ``standard_normal((reps, N))``, the four terms, ``.mean(axis=1)``, then mean and
+  variance over replicates), on NUMPY_SAMPLES samples (target >= 10).
+
+The whole family at N = 2 (the leave-one-out estimators' smallest N) gets the same two ratios:
+against the family at N = 1e6, and against numpy's reference workload at N = 2 (numpy's rate for
+two estimators; for ten it would be lower still, so the ratio is a lower bound).
+"""
+
+import time
+
+import numpy as np
+import pytest
+from conftest import RATES
+
+import gradsweep
+from gradsweep.estimators import NAMES
+
+TOTAL = 200_000_000
+LARGE_N = 1_000_000
+NS = [LARGE_N, 1, 2, 10, 100, 10_000]  # the large N first: the others' reference
+NUMPY_SAMPLES = 10_000_000
+GROUP = "small N, 2e8 samples per N"
+
+
+def config(n: int, estimators) -> dict:
+    return dict(objective="square", estimators=estimators, wrt=["theta", "sigma"], N=[n], theta=[2.0], sigma=[1.0], reps=TOTAL // n)
+
+
+def numpy_rate(n: int, rounds: int = 3) -> float:
+    """Samples/s of the reference workload in plain numpy at N = n (best of ``rounds``)."""
+    reps = max(2, NUMPY_SAMPLES // n)
+    theta, sigma = 2.0, 1.0
+    rng = np.random.default_rng(0)
+    best = np.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        z = rng.standard_normal((reps, n))
+        x = theta + sigma * z
+        f, df = x * x, 2.0 * x
+        estimates = ((f * z / sigma).mean(axis=1), (f * (z * z - 1.0) / sigma).mean(axis=1), df.mean(axis=1), (df * z).mean(axis=1))
+        for e in estimates:
+            e.mean(), e.var(ddof=1)
+        best = min(best, time.perf_counter() - start)
+    return reps * n / best
+
+
+def _timed(benchmark, n: int, estimators) -> None:
+    gradsweep.sweep(**{**config(n, estimators), "reps": 4})  # compile or load first
+    benchmark.pedantic(gradsweep.sweep, kwargs=config(n, estimators), rounds=3, warmup_rounds=1, iterations=1)
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("n", NS)
+def test_reference_workload(benchmark, record, n):
+    _timed(benchmark, n, ["score", "pathwise"])
+    rate = record(f"N={n}", TOTAL, N=n)
+    large = RATES.get(f"N={LARGE_N}")
+    if large is not None and n != LARGE_N:
+        benchmark.extra_info["ratio_to_large_n"] = rate / large
+    reference = numpy_rate(n)
+    benchmark.extra_info["reference_numpy_samples_per_s"] = reference
+    benchmark.extra_info["ratio_to_numpy"] = rate / reference
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("n", [LARGE_N, 2])
+def test_whole_family(benchmark, record, n):
+    _timed(benchmark, n, list(NAMES))
+    rate = record(f"family N={n}", TOTAL, N=n)
+    if n != LARGE_N:
+        benchmark.extra_info["ratio_to_large_n"] = rate / RATES[f"family N={LARGE_N}"]
+        benchmark.extra_info["ratio_to_numpy"] = rate / numpy_rate(n)
