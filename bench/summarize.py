@@ -14,7 +14,8 @@ print("Times are the best round; Python's garbage collector is off while timing,
 print("does not add its collections to a sweep's fixed cost.")
 flags = set(cpu.get("flags", []))
 simd = "AVX-512 (512-bit vectors)" if "avx512f" in flags else "AVX2 (256-bit vectors)" if "avx2" in flags else "no AVX2"
-print(f"Machine: {cpu.get('brand_raw', m.get('processor', '?'))}, {cpu.get('count', '?')} logical cores, {simd}, Python {m['python_version']}.")
+brand = cpu.get("brand_raw", m.get("processor", "?"))
+print(f"Machine: {brand}, {cpu.get('count', '?')} logical cores, {simd}, Python {m['python_version']}.")
 print("`threads` is numba's thread count; the numpy reference itself runs on one core.\n")
 print("| group | benchmark | samples | best time (s) | samples/s | threads | notes |")
 print("|---|---|---:|---:|---:|---:|---|")

@@ -78,7 +78,7 @@ OUTPUTS = {outputs}
 # Unsigned indices: numba wraps a negative signed index, a select per access that stops LLVM vectorising.
 U = np.uint64
 BP = {bp}
-STRIDE = 2 * BP
+STRIDE = 2 * BP + 8  # a cache line more: sums 2 KiB apart would share L1 sets (measured 1.6x slower for the family)
 
 
 @scalar(inline="always", cache=CACHED)
@@ -175,9 +175,10 @@ def pair_states(k0, k1, k, item_cell0, item_stream, item_lo, item_hi, item_n, bp
         est = np.empty(OUTPUTS * BP)  # [output][pair of the block]: one half's estimates
         for b0 in range(lo // 2, end, bp):
             count = min(bp, end - b0)
-            for a in range(width * Q * 2):  # the sums this block touches
-                for r in range(count):
-                    acc[U(a * BP + r)] = 0.0
+            for a in range(width * Q):  # the sums this block touches
+                for h in range(2):
+                    for r in range(count):
+                        acc[U(a * STRIDE + h * BP + r)] = 0.0
             for j in range(n):
 {pair_fills}
                 for g in range(width):
