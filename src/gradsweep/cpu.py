@@ -64,7 +64,7 @@ from numba import prange
 
 from gradsweep._jit import kernel, scalar
 from gradsweep.philox import fill_maxwell, fill_maxwell_second, fill_normal_pairs, fill_normal_reps, fill_rayleigh
-from gradsweep.welford import add_powers, from_power_sums, mean_of, push
+from gradsweep.welford import add_pair_powers, add_powers, from_power_sums, mean_of, push
 """
 _OBJECTIVE_IMPORT = "from gradsweep.objectives import derivative, value\n"
 
@@ -172,7 +172,7 @@ def pair_states(k0, k1, k, item_cell0, item_stream, item_lo, item_hi, item_n, bp
         acc = np.empty(width * Q * STRIDE)  # [cell][quantity][even, odd half][pair of the block]
         powers = np.zeros(width * OUTPUTS * 4 * bp)  # [cell][output][power 1-4][lane]
         shift = np.empty(width * OUTPUTS)
-        est = np.empty(OUTPUTS * BP)  # [output][pair of the block]: one half's estimates
+        est = np.empty(2 * OUTPUTS * BP)
         for b0 in range(lo // 2, end, bp):
             count = min(bp, end - b0)
             for a in range(width * Q):  # the sums this block touches
@@ -194,17 +194,30 @@ def pair_states(k0, k1, k, item_cell0, item_stream, item_lo, item_hi, item_n, bp
             h_first = 0 if e_hi > e_lo else 1  # the item's first replicate is in the first block
             for g in range(width):
                 p = cell_const[cell0 + g]
-                for h in range(2):
+                for h in range(2):  # est[half][output][pair]: the block's estimates
                     base = U(g * Q * STRIDE + h * BP)
+                    eb = U(h * OUTPUTS * BP)
                     r_lo = e_lo if h == 0 else o_lo
                     r_hi = e_hi if h == 0 else o_hi
 {estimates}
-                    if b0 == lo // 2 and h == h_first:
-                        # the shift: each output's mean over the item's first non-empty half block
-                        for o in range(OUTPUTS):
-                            shift[g * OUTPUTS + o] = mean_of(est, U(o * BP), r_lo, r_hi)
+                at = U(g * OUTPUTS * 4 * bp)
+                if b0 == lo // 2:  # the shift: each output's mean over the item's first non-empty half block
+                    r_lo = e_lo if h_first == 0 else o_lo
+                    r_hi = e_hi if h_first == 0 else o_hi
                     for o in range(OUTPUTS):
-                        add_powers(powers, U((g * OUTPUTS + o) * 4 * bp), bp, est, U(o * BP), r_lo, r_hi, shift[g * OUTPUTS + o])
+                        shift[g * OUTPUTS + o] = mean_of(est, U((h_first * OUTPUTS + o) * BP), r_lo, r_hi)
+                if e_lo == o_lo and e_hi == o_hi:  # both halves whole: one pass adds a pair's powers
+                    for o in range(OUTPUTS):
+                        ea = U(o * BP)
+                        oa = U((OUTPUTS + o) * BP)
+                        add_pair_powers(powers, at + U(o * 4 * bp), bp, est, ea, oa, e_lo, e_hi, shift[g * OUTPUTS + o])
+                else:
+                    for h in range(2):
+                        r_lo = e_lo if h == 0 else o_lo
+                        r_hi = e_hi if h == 0 else o_hi
+                        for o in range(OUTPUTS):
+                            ea = U((h * OUTPUTS + o) * BP)
+                            add_powers(powers, at + U(o * 4 * bp), bp, est, ea, r_lo, r_hi, shift[g * OUTPUTS + o])
         for g in range(width):
             for o in range(OUTPUTS):
                 at = (g * OUTPUTS + o) * 4 * bp
@@ -293,7 +306,7 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         estimates += [
             f"{pad}            for q in range(r_hi - r_lo):",
             f"{pad}                r = U(r_lo + q)",
-            f"{pad}                est[U({o} * BP) + r] = fin{o}({sums}, nf, p)",
+            f"{pad}                est[eb + U({o} * BP) + r] = fin{o}({sums}, nf, p)",
         ]
     header = _HEADER.format(what=", ".join(f"{e}/{w}" for e, w in lay.outputs))
     if imports:

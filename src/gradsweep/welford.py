@@ -90,6 +90,25 @@ def add_powers(powers, at, lanes, x, x_at, lo, hi, shift):
         powers[at + l3 + r] += d2 * d2
 
 
+@scalar
+def add_pair_powers(powers, at, lanes, x, x_at, y_at, lo, hi, shift):
+    """As :func:`add_powers` for two runs of values at once, ``x[x_at + r]`` and ``x[y_at + r]``: lane r
+    gets the sum of their powers, so each lane is read and written once per two values."""
+    l1 = np.uint64(lanes)
+    l2 = l1 + l1
+    l3 = l2 + l1
+    for q in range(hi - lo):
+        r = np.uint64(lo + q)
+        a = x[x_at + r] - shift
+        b = x[y_at + r] - shift
+        a2 = a * a
+        b2 = b * b
+        powers[at + r] += a + b
+        powers[at + l1 + r] += a2 + b2
+        powers[at + l2 + r] += a2 * a + b2 * b
+        powers[at + l3 + r] += a2 * a2 + b2 * b2
+
+
 @scalar(inline="always")
 def from_power_sums(n, shift, s1, s2, s3, s4):
     """The state (n, mean, M2, M3, M4) of n values whose deviations d from ``shift`` have the
