@@ -3,7 +3,8 @@
 The reference workload: f(x) = x^2, score and pathwise, wrt theta and sigma, theta = 2, sigma = 1,
 TOTAL samples at every N (N = 1, 2, 10, 100, 1e4, 1e6; reps = TOTAL / N). Recorded per N:
 
-* ``ratio_to_large_n``: its rate over the rate at N = 1e6, measured in the same run (target >= 0.7);
+* ``ratio_to_large_n``: its rate over the best rate at N = 1e6 seen in the same run (target >= 0.7):
+  N = 1e6 is timed again after each N, so a slow round of the reference cannot flatter a ratio;
 * ``ratio_to_numpy``: its rate over numpy's for the same N, written as a user would (replicates
   vectorised: ``standard_normal((reps, N))``, the four terms, ``.mean(axis=1)``, then mean and
   variance over replicates), on NUMPY_SAMPLES samples (target >= 10).
@@ -83,6 +84,15 @@ def numpy_family(n: int, rounds: int = 3) -> float:
     return reps * n / best
 
 
+def _best_large_rate(estimators, name: str, rounds: int = 2) -> float:
+    """The best rate at N = LARGE_N so far in this run, after timing it ``rounds`` more times."""
+    for _ in range(rounds):
+        start = time.perf_counter()
+        gradsweep.sweep(**config(LARGE_N, estimators))
+        RATES[name] = max(RATES.get(name, 0.0), TOTAL / (time.perf_counter() - start))
+    return RATES[name]
+
+
 def _timed(benchmark, n: int, estimators) -> None:
     gradsweep.sweep(**{**config(n, estimators), "reps": 4})  # compile or load first
     benchmark.pedantic(gradsweep.sweep, kwargs=config(n, estimators), rounds=3, warmup_rounds=1, iterations=1)
@@ -93,8 +103,9 @@ def _timed(benchmark, n: int, estimators) -> None:
 def test_reference_workload(benchmark, record, n):
     _timed(benchmark, n, ["score", "pathwise"])
     rate = record(f"N={n}", TOTAL, N=n)
-    large = RATES.get(f"N={LARGE_N}")
-    if large is not None and n != LARGE_N:
+    if n != LARGE_N:
+        large = _best_large_rate(["score", "pathwise"], f"N={LARGE_N}")
+        benchmark.extra_info["reference_large_n_samples_per_s"] = large
         benchmark.extra_info["ratio_to_large_n"] = rate / large
     reference = numpy_rate(n)
     benchmark.extra_info["reference_numpy_samples_per_s"] = reference
@@ -107,7 +118,9 @@ def test_whole_family(benchmark, record, n):
     _timed(benchmark, n, list(NAMES))
     rate = record(f"family N={n}", TOTAL, N=n)
     if n != LARGE_N:
-        benchmark.extra_info["ratio_to_large_n"] = rate / RATES[f"family N={LARGE_N}"]
+        large = _best_large_rate(list(NAMES), f"family N={LARGE_N}")
+        benchmark.extra_info["reference_large_n_samples_per_s"] = large
+        benchmark.extra_info["ratio_to_large_n"] = rate / large
         reference = numpy_family(n)
         benchmark.extra_info["reference_numpy_samples_per_s"] = reference
         benchmark.extra_info["ratio_to_numpy"] = rate / reference
