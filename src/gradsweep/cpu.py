@@ -388,13 +388,11 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
     is_paired = plan.paired
     if is_paired.any():
         part = plan.take(is_paired)
-        item_unit, item_lo, item_hi, offset = pair_items(part)
+        item_unit, item_lo, item_hi, _ = pair_items(part)
         states = np.empty((item_unit.size, plan.width, len(lay.outputs), 5))
         cell0, stream, n = (np.ascontiguousarray(a[item_unit]) for a in (part.cell0, part.stream, part.n))
         pair_states(k0, k1, k, cell0, stream, item_lo, item_hi, n, block_pairs(plan.width, len(lay.sums)), cell_const, states)
-        merged = np.empty((part.size, plan.width, len(lay.outputs), 5))
-        merge_runs(states, offset, merged)
-        out[is_paired] = merged
+        out[is_paired] = merge_runs(states, item_unit, part.size)
     if not is_paired.all():
         part = plan.take(~is_paired)
         item_unit, item_rep, item_start, item_stop, offset = chunk_items(part)

@@ -683,15 +683,13 @@ def _as_device(a):
 
 def _paired_units(built: Kernels, key, k, constants, plan: Plan, n_outputs: int) -> np.ndarray:
     """States of paired units: a block per (pair item, cell), the items' states merged per unit on the host."""
-    item_unit, item_lo, item_hi, offset = pair_items(plan)
+    item_unit, item_lo, item_hi, _ = pair_items(plan)
     states = _cuda().device_array((item_unit.size, plan.width, n_outputs, 5))
     grid = (item_unit.size, min(plan.width, MAX_GRID_Y))
     units = (_as_device(plan.n), _as_device(plan.cell0), _as_device(plan.stream))
     args = (*key, k, _as_device(item_unit), _as_device(item_lo), _as_device(item_hi), *units, constants, elementary.COEFFICIENTS)
     built.pair_states[grid, THREADS](*args, states)
-    out = np.empty((plan.size, plan.width, n_outputs, 5))
-    welford.merge_runs(states.copy_to_host(), offset, out)
-    return out
+    return welford.merge_runs(states.copy_to_host(), item_unit, plan.size)
 
 
 def _chunked_units(built: Kernels, key, k, constants, plan: Plan, lay: Layout) -> np.ndarray:

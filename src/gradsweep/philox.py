@@ -280,12 +280,6 @@ def replicate_normals(seed: int, n: int, rep: int, stream: int, streams: int = 2
     if not paired(n, streams):
         return normals(seed, n, rep=rep, stream=stream)
     k0, k1 = seed_key(seed)
-    z = np.empty((int(n), 2))
-    for j in range(int(n)):
-        _fill_pair_of_reps(k0, k1, np.uint64(j), np.uint64(rep // 2), np.uint64(stream), z[j])
-    return z[:, rep % 2].copy()
-
-
-@serial
-def _fill_pair_of_reps(k0, k1, pair, word, stream, out):
-    out[0], out[1] = normal_pair(k0, k1, pair, word, stream)
+    z_even, z_odd = np.empty(int(n)), np.empty(int(n))  # pair j of word rep // 2 is sample j of both replicates
+    fill_normal_pairs(k0, k1, 0, int(n), rep // 2, np.uint64(stream), z_even, z_odd)
+    return z_odd if rep % 2 else z_even

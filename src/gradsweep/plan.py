@@ -179,9 +179,8 @@ def pair_items(plan: Plan) -> tuple[np.ndarray, ...]:
     unit that starts or ends inside a pair holds one replicate of it) and ``unit_offset``.
     """
     first = plan.rep0 // 2
-    end = (plan.rep0 + plan.nrep + 1) // 2
     per_item = pairs_per_item(plan.n)
-    count = -(-(end - first) // per_item)
+    count = plan.items()
     offset = np.zeros(plan.size + 1, dtype=np.int64)
     np.cumsum(count, out=offset[1:])
     item_unit = np.repeat(np.arange(plan.size, dtype=np.int64), count)

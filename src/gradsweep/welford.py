@@ -19,10 +19,9 @@ Array layout: a state array has shape ``(..., 5)`` with the last axis
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ._jit import kernel, scalar, serial
+from ._jit import scalar, serial
 
 N, MEAN, M2, M3, M4 = range(5)
 FIELDS = ("count", "mean", "m2", "m3", "m4")
@@ -73,6 +72,12 @@ def mean_of(x, at, lo, hi):
     return total / (hi - lo)
 
 
+@scalar(inline="always")
+def _powers(d):
+    d2 = d * d
+    return d, d2, d2 * d, d2 * d2
+
+
 @scalar
 def add_powers(powers, at, lanes, x, x_at, lo, hi, shift):
     """Add the powers 1-4 of ``x[x_at + r] - shift`` into lane r of ``powers[at + p * lanes + r]``
@@ -82,12 +87,11 @@ def add_powers(powers, at, lanes, x, x_at, lo, hi, shift):
     l3 = l2 + l1
     for q in range(hi - lo):
         r = np.uint64(lo + q)
-        d = x[x_at + r] - shift
-        d2 = d * d
-        powers[at + r] += d
-        powers[at + l1 + r] += d2
-        powers[at + l2 + r] += d2 * d
-        powers[at + l3 + r] += d2 * d2
+        p1, p2, p3, p4 = _powers(x[x_at + r] - shift)
+        powers[at + r] += p1
+        powers[at + l1 + r] += p2
+        powers[at + l2 + r] += p3
+        powers[at + l3 + r] += p4
 
 
 @scalar
@@ -99,14 +103,12 @@ def add_pair_powers(powers, at, lanes, x, x_at, y_at, lo, hi, shift):
     l3 = l2 + l1
     for q in range(hi - lo):
         r = np.uint64(lo + q)
-        a = x[x_at + r] - shift
-        b = x[y_at + r] - shift
-        a2 = a * a
-        b2 = b * b
-        powers[at + r] += a + b
+        a1, a2, a3, a4 = _powers(x[x_at + r] - shift)
+        b1, b2, b3, b4 = _powers(x[y_at + r] - shift)
+        powers[at + r] += a1 + b1
         powers[at + l1 + r] += a2 + b2
-        powers[at + l2 + r] += a2 * a + b2 * b
-        powers[at + l3 + r] += a2 * a2 + b2 * b2
+        powers[at + l2 + r] += a3 + b3
+        powers[at + l3 + r] += a4 + b4
 
 
 @scalar(inline="always")
@@ -122,26 +124,6 @@ def from_power_sums(n, shift, s1, s2, s3, s4):
     m3 = s3 - 3.0 * c * s2 + 2.0 * n * c * c * c
     m4 = s4 - 4.0 * c * s3 + 6.0 * c * c * s2 - 3.0 * n * c * c * c * c
     return n, shift + c, max(m2, 0.0), m3, max(m4, 0.0)
-
-
-@kernel
-def merge_runs(parts, offset, out):
-    """``out[u]`` = ``parts[offset[u]], ..., parts[offset[u+1] - 1]`` merged in that order (in parallel over u).
-
-    ``parts`` is (items, cells, terms, 5), ``out`` (units, cells, terms, 5).
-    """
-    for u in numba.prange(out.shape[0]):
-        for c in range(out.shape[1]):
-            for t in range(out.shape[2]):
-                n = m = a2 = a3 = a4 = 0.0
-                for i in range(offset[u], offset[u + 1]):
-                    b = parts[i, c, t]
-                    n, m, a2, a3, a4 = merge(n, m, a2, a3, a4, b[0], b[1], b[2], b[3], b[4])
-                out[u, c, t, 0] = n
-                out[u, c, t, 1] = m
-                out[u, c, t, 2] = a2
-                out[u, c, t, 3] = a3
-                out[u, c, t, 4] = a4
 
 
 @serial
@@ -220,3 +202,10 @@ def fold(state, rows, parts):
             a[2] = a2
             a[3] = a3
             a[4] = a4
+
+
+def merge_runs(parts, run, size: int) -> np.ndarray:
+    """States (size, ...): row u is the ``parts`` whose ``run`` is u, merged in their order (:func:`fold`)."""
+    out = empty((size, *parts.shape[1:-1]))
+    fold(out.reshape(size, -1, 5), np.ascontiguousarray(run), np.ascontiguousarray(parts).reshape(len(parts), -1, 5))
+    return out
