@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-gpu gpu-static lint clean clean-cache
+.PHONY: demo survey test bench bench-gpu gpu-static lint clean clean-cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gradsweep needs Python 3.11+"'
@@ -16,6 +16,14 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/gradsweep demo --out-dir results --overwrite
+
+# The survey's variance-against-k figures: one sweep per objective (examples/survey_*.toml), then its plot.
+SURVEY := quadratic exp_quadratic cos
+survey: $(STAMP)
+	for f in $(SURVEY); do \
+		$(VENV)/bin/gradsweep run examples/survey_$$f.toml -o results/survey_$$f.nc --overwrite && \
+		$(VENV)/bin/gradsweep plot results/survey_$$f.nc -o results/survey_$$f.png --x k --overwrite || exit 1; \
+	done
 
 test: $(STAMP)
 	$(PY) -m pytest

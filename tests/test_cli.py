@@ -53,7 +53,35 @@ def test_demo_writes_table_netcdf_and_plot(tmp_path):
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 
+def test_a_k_grid_runs_shows_and_plots_against_k(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(SMALL.replace("k = 1.0 }", "k = { start = -1, stop = 1, num = 3 } }"))
+    out = tmp_path / "k.nc"
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", str(cfg), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    with xr.open_dataset(out) as ds:
+        assert dict(ds.sizes) == {"N": 2, "k": 3, "theta": 3, "sigma": 2, "estimator": 2, "wrt": 2}
+        assert ds.attrs["objective"] == "(x - k)**2"
+    r = runner.invoke(main, ["show", str(out)])
+    assert r.exit_code == 0 and "2 N x 3 k x 3 theta x 2 sigma" in r.stdout
+    for name in ("k.png", "k.pdf", "k.svg"):
+        r = runner.invoke(main, ["plot", str(out), "-o", str(tmp_path / name), "--x", "k", "--N", "100", "--theta", "0", "--dpi", "60"])
+        assert r.exit_code == 0, r.output
+    assert (tmp_path / "k.pdf").read_bytes()[:5] == b"%PDF-" and b"<svg" in (tmp_path / "k.svg").read_bytes()[:400]
+    r = runner.invoke(main, ["plot", str(out), "-o", str(tmp_path / "n.png"), "--k", "1"])
+    assert r.exit_code == 0, r.output
+    plain = tmp_path / "plain.nc"
+    cfg.write_text(SMALL)
+    assert runner.invoke(main, ["run", str(cfg), "-o", str(plain)]).exit_code == 0
+    for args in (["--x", "k"], ["--k", "1"]):
+        r = runner.invoke(main, ["plot", str(plain), "-o", str(tmp_path / "bad.png"), *args])
+        assert r.exit_code == 2 and "k" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "bad.png").exists()
+
+
 BAD = {
+    "k list for square": ("objective = { name = 'square', k = [1.0, 2.0] }\n", "takes no parameters"),
     "unknown key": ("colour = 'red'\n", "unknown config key(s): colour"),
     "unknown estimator": ("estimators = ['score', 'reinforce']\n", "unknown estimator 'reinforce'"),
     "sigma zero": ("sigma = [0.0]\n", "sigma must be > 0"),

@@ -17,7 +17,10 @@ from click.testing import CliRunner
 import gradsweep
 from gradsweep.cli import main
 
-CFG = dict(objective={"name": "cos", "k": 1.1}, estimators="all", N=[6, 2000, 70001], theta=[0.0, 1.0], sigma=[0.7, 1.4], reps=30, seed=13)
+# k is swept: the workers get per-cell k values
+CFG = dict(
+    objective={"name": "cos", "k": [1.1, 2.5]}, estimators="all", N=[6, 2000, 70001], theta=[1.0], sigma=[0.7, 1.4], reps=30, seed=13
+)
 
 
 def test_two_worker_local_cluster_is_bit_identical_to_cpu(monkeypatch):
@@ -135,7 +138,8 @@ def test_killing_a_worker_mid_run_is_survived_bit_identically(tmp_path, monkeypa
     for v in ("mean", "var", "count", "m2", "m3", "m4"):
         np.testing.assert_array_equal(got[v].values, expected[v].values)
     # the bar counts each sample once, although the dead worker's tasks ran again
-    assert bars[-1].n == bars[-1].total == cfg["reps"] * sum(cfg["N"]) * len(cfg["theta"]) * len(cfg["sigma"])
+    per_n = len(cfg["objective"]["k"]) * len(cfg["theta"]) * len(cfg["sigma"])
+    assert bars[-1].n == bars[-1].total == cfg["reps"] * sum(cfg["N"]) * per_n
 
 
 def test_without_dask_the_backend_exits_2_with_an_install_hint(tmp_path, monkeypatch):

@@ -38,6 +38,14 @@ def test_extend_equals_one_run_with_all_replicates():
     assert twice.attrs["replicates"] == 50 and len(twice.attrs["history"].splitlines()) == 3
 
 
+def test_extend_along_a_k_axis_equals_one_run():
+    cfg = {**CFG, "objective": {"name": "quadratic", "k": [0.5, -2.0]}}
+    once = gradsweep.sweep(reps=20, **cfg)
+    extended = extend(gradsweep.sweep(reps=7, **cfg), 13)
+    assert extended["mean"].dims == once["mean"].dims and extended.sizes["k"] == 2
+    assert_same_result(extended, once)
+
+
 def test_extend_command_in_place(tmp_path):
     path = dataset.write(gradsweep.sweep(reps=10, **CFG), tmp_path / "r.nc")
     r = CliRunner().invoke(main, ["extend", str(path), "--reps", "15"])

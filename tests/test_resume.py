@@ -21,8 +21,8 @@ from gradsweep.config import Config
 from gradsweep.extend import extend
 
 CFG_TEXT = (
-    "objective = { name = 'cos', k = 0.8 }\nestimators = 'all'\n"
-    "N = [50, 3000]\ntheta = [0.0, 1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
+    "objective = { name = 'cos', k = [0.8, 2.0] }\nestimators = 'all'\n"
+    "N = [50, 3000]\ntheta = [1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
 )
 VARS = ("mean", "var", "count", "m2", "m3", "m4")
 
@@ -162,7 +162,7 @@ def test_an_interrupted_extend_resumes_to_the_same_bits_and_leaves_the_file_alon
     r = CliRunner().invoke(main, ["extend", str(path), "--reps", "30", "--resume"])
     assert r.exit_code == 0, r.output
     assert not checkpoint_path(path).exists()
-    total = len(plan.make_plan((2, 2, 2), cfg.N, 40, 30).batches())
+    total = len(plan.make_plan(cfg.grid_shape, cfg.N, 40, 30).batches())
     assert 0 < len(calls) < total  # the batches saved before the interrupt were not redone
     monkeypatch.setattr(cpu, "compute_units", real)
     with xr.open_dataset(path) as got:

@@ -157,7 +157,8 @@ def _duration(seconds: float) -> str:
 
 
 def describe(cfg: Config, est: dict) -> str:
-    grid = f"{cfg.N.size} N x {cfg.theta.size} theta x {cfg.sigma.size} sigma"
+    axes = (("N", cfg.N), *((("k", cfg.k),) if cfg.k_axis else ()), ("theta", cfg.theta), ("sigma", cfg.sigma))
+    grid = " x ".join(f"{v.size} {name}" for name, v in axes)
     shared = " (common random numbers: one stream per N)" if cfg.common_random_numbers else ""
     return "\n".join(
         [
@@ -267,17 +268,25 @@ def show(result, max_rows):
 @main.command()
 @click.argument("result", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Image file (PNG, PDF, SVG).")
+@click.option("--x", "x", type=click.Choice(["N", "k"]), default="N", show_default=True, help="What goes along the x axis.")
+@click.option("--N", "n", type=int, default=None, help="N to show when x is k (nearest; default the first).")
+@click.option("--k", type=float, default=None, help="k to show when x is N (nearest; default the first).")
 @click.option("--theta", type=float, default=None, help="theta to show (nearest; default the first).")
 @click.option("--sigma", type=float, default=None, help="sigma to show (nearest; default the first).")
+@click.option("--dpi", type=click.IntRange(10, 2400), default=120, show_default=True, help="Resolution of a PNG.")
 @_overwrite
-def plot(result, output, theta, sigma, overwrite):
-    """Plot variance against N, simulated and exact."""
+def plot(result, output, x, n, k, theta, sigma, dpi, overwrite):
+    """Plot variance against N or k, simulated (95% intervals) and exact."""
     from . import dataset, report
 
     with user_errors():
         ds = _open(result)
         dataset.check_writable(output, overwrite)
-        report.plot(ds, output, theta=theta, sigma=sigma)
+        held = {name: v for name, v in (("N", n), ("k", k), ("theta", theta), ("sigma", sigma)) if v is not None and name != x}
+        missing = [name for name in held if name not in ds.dims]
+        if missing:
+            raise ConfigError(f"--{missing[0]}: this file has no {missing[0]} axis")
+        report.plot(ds, output, x=x, dpi=dpi, **held)
     click.echo(f"wrote {output}", err=True)
 
 

@@ -11,7 +11,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +98,25 @@ def _choices(key: str, value, allowed) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _objective_and_k(spec) -> tuple[Objective, np.ndarray, bool]:
+    """The objective, its k values and whether they are a sweep axis.
+
+    A k given as a list or a grid table (``objective = { name = "cos", k = [0.5, 1.0] }``) is an
+    axis; the objective then carries k = NaN, and each k is checked as a scalar k would be.
+    """
+    try:
+        if isinstance(spec, Mapping) and isinstance(spec.get("k"), (list, tuple, np.ndarray, Mapping)):
+            k = _grid("objective k", spec["k"])
+            _unique("objective k", k)
+            for v in k:  # the checks a scalar k meets (exp_quadratic's k > 0; square takes no k)
+                objective = make_objective({**spec, "k": float(v)})
+            return objective.at(math.nan), k, True
+        objective = make_objective(spec)
+    except ValueError as e:
+        raise ConfigError(f"objective: {e}") from None
+    return objective, np.array([objective.k if objective.has_k else math.nan]), False
+
+
 @dataclass(frozen=True, eq=False)
 class Config:
     """A validated sweep configuration (build with :meth:`from_dict`)."""
@@ -112,6 +131,10 @@ class Config:
     seed: int
     common_random_numbers: bool = False
     streams: int = 2
+    #: The objective's k values, one per k cell (one NaN where f has no k); with ``k_axis`` a
+    #: dataset dimension (and ``objective.k`` is NaN), else the one k of the objective.
+    k: np.ndarray = field(default_factory=lambda: np.array([math.nan]))
+    k_axis: bool = False
 
     @classmethod
     def from_dict(cls, values: Mapping | None = None, **kwargs) -> Config:
@@ -121,10 +144,7 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config key(s): {', '.join(map(str, unknown))} (known: {', '.join(KEYS)})")
         merged.update({k: v for k, v in given.items() if v is not None})
-        try:
-            objective = make_objective(merged["objective"])
-        except ValueError as e:
-            raise ConfigError(f"objective: {e}") from None
+        objective, k, k_axis = _objective_and_k(merged["objective"])
         requested = merged["estimators"]
         estimators = NAMES if requested == "all" or requested == ["all"] else _choices("estimators", requested, NAMES)
         words = {"df": "the derivative df", "d2f": "the second derivative d2f"}
@@ -173,7 +193,7 @@ class Config:
         streams = merged["streams"]
         if streams not in STREAMS or isinstance(streams, bool):
             raise ConfigError(f"streams must be 1 or 2 (the random stream layout; 2 unless extending an old file), got {streams!r}")
-        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams))
+        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams), k, k_axis)
 
     @classmethod
     def from_toml(cls, path) -> Config:
@@ -192,8 +212,13 @@ class Config:
         return cls.from_dict(values)
 
     @property
+    def grid_shape(self) -> tuple[int, int, int, int]:
+        """The cells' grid (N, k, theta, sigma); cells are numbered in C order over it."""
+        return (self.N.size, self.k.size, self.theta.size, self.sigma.size)
+
+    @property
     def n_cells(self) -> int:
-        return self.N.size * self.theta.size * self.sigma.size
+        return math.prod(self.grid_shape)
 
     @property
     def n_outputs(self) -> int:
@@ -202,12 +227,12 @@ class Config:
 
     @property
     def total_samples(self) -> int:
-        return int(self.N.sum()) * self.theta.size * self.sigma.size * self.reps
+        return int(self.N.sum()) * self.k.size * self.theta.size * self.sigma.size * self.reps
 
     def to_dict(self) -> dict:
         """A plain, JSON- and TOML-friendly form that :meth:`from_dict` reads back."""
         return {
-            "objective": self.objective.to_config(),
+            "objective": {"name": self.objective.name, "k": [float(v) for v in self.k]} if self.k_axis else self.objective.to_config(),
             "estimators": list(self.estimators),
             "wrt": list(self.wrt),
             "N": [int(v) for v in self.N],
@@ -218,6 +243,13 @@ class Config:
             "common_random_numbers": self.common_random_numbers,
             "streams": self.streams,
         }
+
+    def replace(self, **changes) -> Config:
+        """This config with ``changes`` (config keys), validated again; a user objective's functions are kept."""
+        values = self.to_dict()
+        if not self.objective.is_builtin:
+            values["objective"] = self.objective
+        return Config.from_dict({**values, **changes})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

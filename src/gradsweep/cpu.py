@@ -36,7 +36,7 @@ import numpy as np
 from . import objectives
 from ._jit import generated_module, rebind_tree, scalar
 from .estimators import DRAWN, VARIATES, Layout, layout
-from .estimators.base import SIGMA, THETA
+from .estimators.base import SIGMA, THETA, K
 from .objectives import USER, Objective
 from .philox import seed_key
 from .plan import Plan, chunk_items, pair_items
@@ -70,6 +70,7 @@ _OBJECTIVE_IMPORT = "from gradsweep.objectives import derivative, value\n"
 
 _BODY = """
 CODE = {code}
+K = {k_index}  # the objective's parameter k: a cell constant
 CACHED = {cached}
 LANES = {lanes}
 BLOCK = {block}
@@ -105,7 +106,7 @@ def add_reps(count, acc, base, k, p, eps, w, w2, m, um, e2):
 
 
 @kernel(cache=CACHED)
-def chunk_sums(k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_stop, cell_const, out):
+def chunk_sums(k0, k1, item_cell0, item_stream, item_rep, item_start, item_stop, cell_const, out):
     width = out.shape[1]
     for i in prange(item_cell0.size):
         rep = item_rep[i]
@@ -124,8 +125,8 @@ def chunk_sums(k0, k1, k, item_cell0, item_stream, item_rep, item_start, item_st
             for g in range(width):
                 p = cell_const[cell0 + g]
                 base = U(g * Q * LANES)
-                add_samples(count, lanes, base, k, p, {even})
-                add_samples(count_odd, lanes, base, k, p, {odd})
+                add_samples(count, lanes, base, p[K], p, {even})
+                add_samples(count_odd, lanes, base, p[K], p, {odd})
         for g in range(width):
             for t in range(Q):
                 total = 0.0
@@ -156,7 +157,7 @@ def unit_states(sums, unit_offset, unit_nrep, unit_n, unit_cell0, cell_const, ou
 
 
 @kernel(cache=CACHED)
-def pair_states(k0, k1, k, item_cell0, item_stream, item_lo, item_hi, item_n, bp, cell_const, out):
+def pair_states(k0, k1, item_cell0, item_stream, item_lo, item_hi, item_n, bp, cell_const, out):
     # Welford states of pair items: replicates lo .. hi - 1, in blocks of bp <= BP replicate pairs
     # (fewer for wide common-random-numbers groups, so the sums a block touches stay in cache)
     width = out.shape[1]
@@ -184,8 +185,8 @@ def pair_states(k0, k1, k, item_cell0, item_stream, item_lo, item_hi, item_n, bp
                 for g in range(width):
                     p = cell_const[cell0 + g]
                     base = U(g * Q * STRIDE)
-                    add_reps(count, acc, base, k, p, {even})
-                    add_reps(count, acc, base + U(BP), k, p, {odd})
+                    add_reps(count, acc, base, p[K], p, {even})
+                    add_reps(count, acc, base + U(BP), p[K], p, {odd})
             # the block's replicates 2 (b0 + r) + h that lie in lo .. hi - 1, per half h
             e_lo = max(0, (lo - 2 * b0 + 1) // 2)
             e_hi = min(count, (hi - 2 * b0 + 1) // 2)
@@ -318,6 +319,7 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     header += "".join(f"from {f.py_func.__module__} import {f.py_func.__name__} as fin{o}\n" for o, f in enumerate(lay.finishes))
     return header + _BODY.format(
         code=code,
+        k_index=K,
         cached=cached,
         lanes=LANES,
         block=BLOCK,
@@ -382,7 +384,6 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
     chunk_sums, unit_states, pair_states = kernels(objective, estimators, wrt)
     lay = layout(tuple(estimators), tuple(wrt))
     k0, k1 = seed_key(seed)
-    k = float(objective.k) if objective.is_builtin else 0.0
     cell_const = np.ascontiguousarray(cell_const, dtype=np.float64)
     out = np.empty((plan.size, plan.width, len(lay.outputs), 5))
     is_paired = plan.paired
@@ -391,14 +392,14 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
         item_unit, item_lo, item_hi, _ = pair_items(part)
         states = np.empty((item_unit.size, plan.width, len(lay.outputs), 5))
         cell0, stream, n = (np.ascontiguousarray(a[item_unit]) for a in (part.cell0, part.stream, part.n))
-        pair_states(k0, k1, k, cell0, stream, item_lo, item_hi, n, block_pairs(plan.width, len(lay.sums)), cell_const, states)
+        pair_states(k0, k1, cell0, stream, item_lo, item_hi, n, block_pairs(plan.width, len(lay.sums)), cell_const, states)
         out[is_paired] = merge_runs(states, item_unit, part.size)
     if not is_paired.all():
         part = plan.take(~is_paired)
         item_unit, item_rep, item_start, item_stop, offset = chunk_items(part)
         sums = np.empty((item_unit.size, plan.width, len(lay.sums)))
         cell0, stream = (np.ascontiguousarray(a[item_unit]) for a in (part.cell0, part.stream))
-        chunk_sums(k0, k1, k, cell0, stream, item_rep, item_start, item_stop, cell_const, sums)
+        chunk_sums(k0, k1, cell0, stream, item_rep, item_start, item_stop, cell_const, sums)
         states = np.empty((part.size, plan.width, len(lay.outputs), 5))
         unit_states(sums, offset, part.nrep, part.n, np.ascontiguousarray(part.cell0), cell_const, states)
         out[~is_paired] = states

@@ -1,11 +1,12 @@
 """The result as a labelled, self-describing xarray Dataset, and its file.
 
-Dimensions ``N``, ``theta``, ``sigma``, ``estimator``, ``wrt``. Variables:
+Dimensions ``N``, ``theta``, ``sigma``, ``estimator``, ``wrt``, and ``k`` (after
+``N``) where the objective's parameter is swept. Variables:
 
 * ``mean``, ``var`` — mean and unbiased variance, across replicates, of the
   N-sample estimate; ``mean_se``, ``var_se`` — their standard errors;
 * ``count`` — N-sample estimates (replicates) in each cell;
-* ``true_grad`` (theta, sigma, wrt), ``exact_mean`` and ``exact_var`` — the exact
+* ``true_grad`` ([k,] theta, sigma, wrt), ``exact_mean`` and ``exact_var`` — the exact
   gradient, and the exact mean and variance of the N-sample estimate (NaN where
   no exact value exists; the mean differs from the gradient only for biased
   estimators);
@@ -40,9 +41,12 @@ from .philox import PAIRED_N
 from .welford import FIELDS, finish
 
 DIMS = ("N", "theta", "sigma", "estimator", "wrt")
+#: The dimensions of a sweep over the objective's parameter k.
+K_DIMS = ("N", "k", "theta", "sigma", "estimator", "wrt")
 
 _COORD_ATTRS = {
     "N": {"long_name": "samples per gradient estimate", "units": "1"},
+    "k": {"long_name": "parameter k of the objective f", "units": "1"},
     "theta": {"long_name": "mean of the sampling distribution N(theta, sigma^2)", "units": "1"},
     "sigma": {"long_name": "standard deviation of the sampling distribution N(theta, sigma^2)", "units": "1"},
     "estimator": {"long_name": "gradient estimator", "units": "1"},
@@ -93,16 +97,22 @@ def history_line(action: str = "") -> str:
     return f"{now}: {call} (gradsweep {__version__})"
 
 
+def dims_of(config: Config) -> tuple[str, ...]:
+    """The dimensions of the statistics of a sweep of ``config``: with ``k`` where k is swept."""
+    return K_DIMS if config.k_axis else DIMS
+
+
 def select_outputs(config: Config, state: np.ndarray) -> np.ndarray:
-    """Cell states (cells x outputs x 5) as (N, theta, sigma, estimator, wrt, 5)."""
-    shape = (config.N.size, config.theta.size, config.sigma.size, len(config.estimators), len(config.wrt))
-    return state.reshape(*shape, 5)
+    """Cell states (cells x outputs x 5) over :func:`dims_of` and the 5 Welford fields."""
+    grid = config.grid_shape if config.k_axis else (config.N.size, config.theta.size, config.sigma.size)
+    return state.reshape(*grid, len(config.estimators), len(config.wrt), 5)
 
 
 def state_of(ds: xr.Dataset) -> np.ndarray:
-    """The Welford state (N, theta, sigma, estimator, wrt, 5) stored in a result dataset."""
+    """The Welford state stored in a result dataset, over its dimensions (N, [k,] theta, sigma, estimator, wrt) and 5 fields."""
     fields = [ds["count"].astype(np.float64), ds["mean"], ds["m2"], ds["m3"], ds["m4"]]
-    return np.stack([f.transpose(*DIMS).values for f in fields], axis=-1)
+    dims = K_DIMS if "k" in ds.dims else DIMS
+    return np.stack([f.transpose(*dims).values for f in fields], axis=-1)
 
 
 def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
@@ -133,14 +143,16 @@ def build_dataset(
     device: str | None = None,
     history: str = "",
 ) -> xr.Dataset:
-    """The dataset of a sweep from its states, (N, theta, sigma, estimator, wrt, 5) (see :func:`select_outputs`).
+    """The dataset of a sweep from its states, over :func:`dims_of` and 5 fields (see :func:`select_outputs`).
 
     ``backend``, ``kernels`` and ``device`` (the GPU, where one ran) record what computed it.
     """
     stats = finish(cell_state)
+    dims = dims_of(config)
 
     coord_values = {
         "N": config.N.astype(np.int64),
+        **({"k": config.k} if config.k_axis else {}),
         "theta": config.theta,
         "sigma": config.sigma,
         "estimator": np.array(config.estimators, dtype=str),
@@ -149,20 +161,23 @@ def build_dataset(
     described = "; ".join(f"{e}: {DESCRIPTIONS[e]}" for e in config.estimators)
     coord_attrs = {**_COORD_ATTRS, "estimator": {**_COORD_ATTRS["estimator"], "description": described}}
     data = {
-        "mean": (DIMS, stats["mean"]),
-        "var": (DIMS, stats["var"]),
-        "mean_se": (DIMS, stats["mean_se"]),
-        "var_se": (DIMS, stats["var_se"]),
-        "count": (DIMS, stats["count"].astype(np.int64)),
-        "m2": (DIMS, cell_state[..., FIELDS.index("m2")]),
-        "m3": (DIMS, cell_state[..., FIELDS.index("m3")]),
-        "m4": (DIMS, cell_state[..., FIELDS.index("m4")]),
+        "mean": (dims, stats["mean"]),
+        "var": (dims, stats["var"]),
+        "mean_se": (dims, stats["mean_se"]),
+        "var_se": (dims, stats["var_se"]),
+        "count": (dims, stats["count"].astype(np.int64)),
+        "m2": (dims, cell_state[..., FIELDS.index("m2")]),
+        "m3": (dims, cell_state[..., FIELDS.index("m3")]),
+        "m4": (dims, cell_state[..., FIELDS.index("m4")]),
     }
 
-    exact = truth.exact(config.objective, config.N, config.theta, config.sigma, config.estimators, config.wrt)
-    data["true_grad"] = (("theta", "sigma", "wrt"), exact["true_grad"])
-    data["exact_mean"] = (DIMS, exact["exact_mean"])
-    data["exact_var"] = (DIMS, exact["exact_var"])
+    per_k = [truth.exact(config.objective.at(k), config.N, config.theta, config.sigma, config.estimators, config.wrt) for k in config.k]
+    exact = {name: np.stack([e[name] for e in per_k], axis=0 if name == "true_grad" else 1) for name in per_k[0]}
+    if not config.k_axis:
+        exact = {name: v[0] if name == "true_grad" else v[:, 0] for name, v in exact.items()}
+    data["true_grad"] = (dims[1:4] + ("wrt",) if config.k_axis else ("theta", "sigma", "wrt"), exact["true_grad"])
+    data["exact_mean"] = (dims, exact["exact_mean"])
+    data["exact_var"] = (dims, exact["exact_var"])
     data["cost"] = (("estimator",), np.array([ESTIMATORS[e].cost for e in config.estimators], dtype=np.int64))
 
     variables = {k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}

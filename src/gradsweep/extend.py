@@ -19,7 +19,7 @@ import xarray as xr
 
 from . import welford
 from .backends import resolve_backend
-from .config import Config, ConfigError
+from .config import ConfigError
 from .dataset import build_dataset, config_of, select_outputs, state_of
 from .sweep import compute_state
 
@@ -56,7 +56,7 @@ def extend(
         config, rep_start=config.reps, reps=reps, threads=threads, progress=progress, kernels=kernels, checkpoint=checkpoint
     )
     merged = welford.merged(state_of(ds), select_outputs(config, state))
-    extended = Config.from_dict({**config.to_dict(), "reps": config.reps + reps})
+    extended = config.replace(reps=config.reps + reps)
     before = ds.attrs.get("backend", "cpu")
     device = ds.attrs.get("device")
     if kernels == "cuda":

@@ -225,15 +225,15 @@ def _item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n):
     return lo, unit_rep0[lo] + within // per_rep, start, min(start + unit_size[lo], unit_n[lo])
 
 
-def _pair_sums(k0, k1, k, coefficients, rep, stream, p, first_pair, step, stop, acc):
+def _pair_sums(k0, k1, coefficients, rep, stream, p, first_pair, step, stop, acc):
     """``acc[:Q]`` = the sums of the cell with constants ``p`` over the pairs ``first_pair, first_pair + step, ...`` below ``stop``."""
     for q in range(Q):
         acc[q] = 0.0
     for pr in range(first_pair, (stop + 1) // 2, step):
         e0, e1 = normal_pair(k0, k1, np.uint64(pr), np.uint64(rep), np.uint64(stream), coefficients)
-        add_sample(acc, k0, k1, 2 * pr, rep, stream, coefficients, e0, p, k)
+        add_sample(acc, k0, k1, 2 * pr, rep, stream, coefficients, e0, p)
         if 2 * pr + 1 < stop:  # odd N: the last pair's second normal is not a sample
-            add_sample(acc, k0, k1, 2 * pr + 1, rep, stream, coefficients, e1, p, k)
+            add_sample(acc, k0, k1, 2 * pr + 1, rep, stream, coefficients, e1, p)
 
 
 def _lane_sums(partial, t, lane, lanes, acc):
@@ -255,7 +255,7 @@ def _lane_sums(partial, t, lane, lanes, acc):
 
 # fmt: off
 def _chunk_sums(
-    k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
+    k0, k1, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
     cell_const, coefficients, out,
 ):
     # fmt: on
@@ -271,7 +271,7 @@ def _chunk_sums(
     partial = cuda.shared.array((Q, THREADS), np.float64)
     acc = cuda.local.array(Q, np.float64)
     u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
-    pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell_const[unit_cell0[u]], start // 2 + t, THREADS, stop, acc)
+    pair_sums(k0, k1, coefficients, rep, unit_stream[u], cell_const[unit_cell0[u]], start // 2 + t, THREADS, stop, acc)
     lane_sums(partial, t, t, THREADS, acc)
     for q in range(t, Q, THREADS):
         out[i, 0, q] = partial[q, 0]
@@ -279,7 +279,7 @@ def _chunk_sums(
 
 # fmt: off
 def _chunk_sums_per_thread(
-    k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
+    k0, k1, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
     cell_const, coefficients, end, out,
 ):
     # fmt: on
@@ -293,14 +293,14 @@ def _chunk_sums_per_thread(
         return
     acc = cuda.local.array(Q, np.float64)
     u, rep, start, stop = item(i, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n)
-    pair_sums(k0, k1, k, coefficients, rep, unit_stream[u], cell_const[unit_cell0[u]], start // 2, 1, stop, acc)
+    pair_sums(k0, k1, coefficients, rep, unit_stream[u], cell_const[unit_cell0[u]], start // 2, 1, stop, acc)
     for q in range(Q):
         out[i, 0, q] = acc[q]
 
 
 # fmt: off
 def _chunk_sums_shared(
-    k0, k1, k, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
+    k0, k1, first, unit_offset, unit_rep0, unit_per_rep, unit_size, unit_n, unit_cell0, unit_stream,
     cell_const, coefficients, cells, out,
 ):
     # fmt: on
@@ -338,7 +338,7 @@ def _chunk_sums_shared(
             n = min(2 * THREADS, stop - s0)  # odd N: a last pair's second normal is left out
             j = lane if active else n
             while j < n:  # a range() with a step known only at run time would divide for its trip count
-                add_sample(acc, k0, k1, s0 + j, rep, stream, coefficients, z[j >> 1, j & 1], p, k)
+                add_sample(acc, k0, k1, s0 + j, rep, stream, coefficients, z[j >> 1, j & 1], p)
                 j += lanes
             cuda.syncthreads()  # z is redrawn next pass
         lane_sums(partial, t, lane, lanes, acc)
@@ -415,7 +415,7 @@ def _tree_merge(state, r):
         half //= 2
 
 
-def _pair_states(k0, k1, k, item_unit, item_lo, item_hi, unit_n, unit_cell0, unit_stream, cell_const, coefficients, out):
+def _pair_states(k0, k1, item_unit, item_lo, item_hi, unit_n, unit_cell0, unit_stream, cell_const, coefficients, out):
     """One block per (pair item, cell) of paired units (small N): replicates lo .. hi - 1 -> Welford states.
 
     Thread ``t`` takes replicate pairs ``lo // 2 + t, + THREADS, ...``: sample j of the pair's two
@@ -446,8 +446,8 @@ def _pair_states(k0, k1, k, item_unit, item_lo, item_hi, unit_n, unit_cell0, uni
                 acc_odd[q] = 0.0
             for j in range(n):
                 e0, e1 = normal_pair(k0, k1, np.uint64(j), np.uint64(w), np.uint64(stream), coefficients)
-                add_sample(acc_even, k0, k1, 2 * j, w, stream, coefficients, e0, p, k)
-                add_sample(acc_odd, k0, k1, 2 * j + 1, w, stream, coefficients, e1, p, k)
+                add_sample(acc_even, k0, k1, 2 * j, w, stream, coefficients, e0, p)
+                add_sample(acc_odd, k0, k1, 2 * j + 1, w, stream, coefficients, e1, p)
             for h in range(2):
                 if lo <= 2 * w + h < hi:
                     for o in range(OUTPUTS):
@@ -504,7 +504,8 @@ import math
 import numpy as np
 
 
-def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p, k):
+def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p):
+    k = p[{k_index}]  # the objective's parameter: a cell constant
 {draw}
 {evaluate}
 {adds}
@@ -545,6 +546,7 @@ def _generated_source(lay: Layout) -> str:
         f"    if o == {o}:\n        return fin{o}({', '.join(f'acc[{t}]' for t in idx)}, n, p)" for o, idx in enumerate(lay.output_sums)
     ]
     return _SOURCE.format(
+        k_index=base.K,
         draw=draw, evaluate="\n".join(evaluate), adds=adds, finishes="\n".join(finishes), local_finishes="\n".join(local)
     )
 
@@ -624,11 +626,11 @@ def signatures() -> Kernels:
 
     i64, f64 = nt.int64[::1], nt.float64[:, ::1]
     coefficients = nt.UniTuple(nt.float64, len(elementary.COEFFICIENTS))
-    inputs = (nt.uint64, nt.uint64, nt.float64, nt.int64, *(i64,) * 7, f64, coefficients)
+    inputs = (nt.uint64, nt.uint64, nt.int64, *(i64,) * 7, f64, coefficients)
     sums = nt.float64[:, :, ::1]
     out = nt.float64[:, :, :, ::1]
     states = (sums, i64, i64, i64, i64, f64, out)
-    paired = (nt.uint64, nt.uint64, nt.float64, *(i64,) * 6, f64, coefficients, out)
+    paired = (nt.uint64, nt.uint64, *(i64,) * 6, f64, coefficients, out)
     return Kernels((*inputs, sums), (*inputs, nt.int64, sums), (*inputs, nt.int64, sums), states, paired)
 
 
@@ -666,14 +668,13 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
     lay = layout(tuple(estimators), tuple(wrt))
     n_outputs = len(lay.outputs)
     key = philox.seed_key(seed)
-    k = float(objective.k) if objective.is_builtin else 0.0
     constants = _cuda().to_device(np.ascontiguousarray(cell_const, dtype=np.float64))
     out = np.empty((plan.size, plan.width, n_outputs, 5))
     is_paired = plan.paired
     if is_paired.any():
-        out[is_paired] = _paired_units(built, key, k, constants, plan.take(is_paired), n_outputs)
+        out[is_paired] = _paired_units(built, key, constants, plan.take(is_paired), n_outputs)
     if not is_paired.all():
-        out[~is_paired] = _chunked_units(built, key, k, constants, plan.take(~is_paired), lay)
+        out[~is_paired] = _chunked_units(built, key, constants, plan.take(~is_paired), lay)
     return out
 
 
@@ -681,18 +682,18 @@ def _as_device(a):
     return _cuda().to_device(np.ascontiguousarray(a, dtype=np.int64))
 
 
-def _paired_units(built: Kernels, key, k, constants, plan: Plan, n_outputs: int) -> np.ndarray:
+def _paired_units(built: Kernels, key, constants, plan: Plan, n_outputs: int) -> np.ndarray:
     """States of paired units: a block per (pair item, cell), the items' states merged per unit on the host."""
     item_unit, item_lo, item_hi, _ = pair_items(plan)
     states = _cuda().device_array((item_unit.size, plan.width, n_outputs, 5))
     grid = (item_unit.size, min(plan.width, MAX_GRID_Y))
     units = (_as_device(plan.n), _as_device(plan.cell0), _as_device(plan.stream))
-    args = (*key, k, _as_device(item_unit), _as_device(item_lo), _as_device(item_hi), *units, constants, elementary.COEFFICIENTS)
+    args = (*key, _as_device(item_unit), _as_device(item_lo), _as_device(item_hi), *units, constants, elementary.COEFFICIENTS)
     built.pair_states[grid, THREADS](*args, states)
     return welford.merge_runs(states.copy_to_host(), item_unit, plan.size)
 
 
-def _chunked_units(built: Kernels, key, k, constants, plan: Plan, lay: Layout) -> np.ndarray:
+def _chunked_units(built: Kernels, key, constants, plan: Plan, lay: Layout) -> np.ndarray:
     """States of units drawn in chunks: chunk sums, then a block per (unit, cell) finishes and merges them."""
     cuda = _cuda()
     threads = THREADS
@@ -706,11 +707,11 @@ def _chunked_units(built: Kernels, key, k, constants, plan: Plan, lay: Layout) -
     if width > 1:
         cells_per_block = tile_cells(width, threads)
         grid = (items, min(-(-width // cells_per_block), MAX_GRID_Y))
-        built.chunk_sums_shared[grid, threads](k0, k1, k, 0, *units, constants, elementary.COEFFICIENTS, cells_per_block, sums)
+        built.chunk_sums_shared[grid, threads](k0, k1, 0, *units, constants, elementary.COEFFICIENTS, cells_per_block, sums)
     else:
         for u0, u1, is_small in runs(np.minimum(plan.n, size) <= SMALL * threads):
             first, end = int(offset[u0]), int(offset[u1])
-            inputs = (k0, k1, k, first, *units, constants, elementary.COEFFICIENTS)
+            inputs = (k0, k1, first, *units, constants, elementary.COEFFICIENTS)
             if is_small:
                 built.chunk_sums_per_thread[-(-(end - first) // threads), threads](*inputs, end, sums)
             else:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.polynomial import Polynomial as P
@@ -203,11 +203,21 @@ class Objective:
         return np.vectorize(lambda v: float(user(float(v))), otypes=[np.float64])(x)
 
     @property
+    def has_k(self) -> bool:
+        """Whether f has a parameter k (a built-in ``quadratic``, ``exp_quadratic`` or ``cos``)."""
+        return self.is_builtin and self.name in _HAS_K
+
+    def at(self, k: float) -> Objective:
+        """This objective with parameter ``k`` (itself where f has no k)."""
+        return replace(self, k=float(k)) if self.has_k else self
+
+    @property
     def formula(self) -> str:
+        """f as text; a k that is NaN (swept: see ``Config.k``) stays the letter k."""
         if not self.is_builtin:
             return f"user function {self.name!r}"
         text = FORMULAS[self.name]
-        return text.replace("k", repr(self.k)) if self.name in _HAS_K else text
+        return text.replace("k", repr(self.k)) if self.has_k and not math.isnan(self.k) else text
 
     def gaussian_forms(self) -> dict[str, list[Term]] | None:
         """f and f' as Gaussian-polynomial terms; None for user objectives."""
@@ -215,9 +225,7 @@ class Objective:
 
     def to_config(self) -> str | dict:
         """The TOML/JSON form of this objective (user objectives by label only)."""
-        if self.name in _HAS_K and self.is_builtin:
-            return {"name": self.name, "k": self.k}
-        return self.name
+        return {"name": self.name, "k": self.k} if self.has_k else self.name
 
 
 def make_objective(spec) -> Objective:
@@ -233,6 +241,8 @@ def make_objective(spec) -> Objective:
         for what in ("df", "d2f"):
             if getattr(spec, what) is not None and not callable(getattr(spec, what)):
                 raise ValueError(f"objective {what} must be callable")
+        if spec.has_k and not math.isfinite(spec.k):
+            raise ValueError(f"objective parameter k must be finite, got {spec.k} (a list of k values sweeps k)")
         return spec
     if isinstance(spec, str):
         spec = {"name": spec}

@@ -1,9 +1,9 @@
 """How a sweep is cut into work, by the problem alone, never by the machine.
 
-* A **cell** is one (N, theta, sigma) point; cells are numbered in C order over
-  (N, theta, sigma).
+* A **cell** is one (N, k, theta, sigma) point; cells are numbered in C order over
+  (N, k, theta, sigma) (k, the objective's parameter, has one value unless swept).
 * A **group** is a run of consecutive cells that share one random stream: a
-  single cell normally; with common random numbers, all the (theta, sigma)
+  single cell normally; with common random numbers, all the (k, theta, sigma)
   cells of one N. Its stream number is the cell number, or the N index.
 * A **unit** is one group and a block of consecutive replicates. Its result is
   one Welford state per cell and estimator term; a cell's state is its units'
@@ -24,6 +24,7 @@ threads or machines: the results are bit-identical.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,14 +121,15 @@ class Plan:
         return out
 
 
-def make_plan(shape: tuple[int, int, int], N, rep_start: int, reps: int, common_random_numbers: bool = False, streams: int = 2) -> Plan:
-    """Units for replicates ``rep_start .. rep_start + reps - 1`` of a (N, theta, sigma) grid."""
-    n_n, n_theta, n_sigma = shape
-    width = n_theta * n_sigma if common_random_numbers else 1
+def make_plan(shape: tuple[int, ...], N, rep_start: int, reps: int, common_random_numbers: bool = False, streams: int = 2) -> Plan:
+    """Units for replicates ``rep_start .. rep_start + reps - 1`` of a grid of cells, N its first axis
+    (a sweep's (N, k, theta, sigma))."""
+    per_n = math.prod(shape[1:])
+    width = per_n if common_random_numbers else 1
     cell0, stream, rep0, nrep, ns = [], [], [], [], []
-    for g in range(n_n * n_theta * n_sigma // width):
+    for g in range(shape[0] * per_n // width):
         first = g * width
-        n = int(N[first // (n_theta * n_sigma)])
+        n = int(N[first // per_n])
         block = max(1, UNIT_SAMPLES // (n * width))
         if paired(n, streams):  # whole replicate pairs, where the replicates start on a pair
             block = max(2, block - block % 2)

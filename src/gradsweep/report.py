@@ -7,13 +7,14 @@ import json
 import numpy as np
 import xarray as xr
 
-from .dataset import DIMS
+from .config import ConfigError
+from .dataset import DIMS, K_DIMS
 
 
 def table(ds: xr.Dataset, max_rows: int | None = 200) -> str:
     """A text table: one row per cell, estimates beside the exact values."""
     df = ds[["mean", "mean_se", "true_grad", "var", "var_se", "exact_var"]].to_dataframe()
-    df = df.reorder_levels(list(DIMS)).sort_index(level=["N"], sort_remaining=False)
+    df = df.reorder_levels(list(K_DIMS if "k" in ds.dims else DIMS)).sort_index(level=["N"], sort_remaining=False)
     df["var/exact"] = df["var"] / df["exact_var"]
     shown = df if max_rows is None or len(df) <= max_rows else df.head(max_rows)
     with np.errstate(invalid="ignore"):
@@ -30,7 +31,7 @@ def header(ds: xr.Dataset) -> str:
         attrs.get("title", "gradsweep result"),
         f"replicates: {attrs.get('replicates', '?')}   seed: {attrs.get('seed', '?')}   backend: {attrs.get('backend', '?')}"
         f"   estimators: {', '.join(cfg.get('estimators', []))}   wrt: {', '.join(cfg.get('wrt', []))}",
-        f"grid: {ds.sizes['N']} N x {ds.sizes['theta']} theta x {ds.sizes['sigma']} sigma",
+        "grid: " + " x ".join(f"{ds.sizes[d]} {d}" for d in ("N", "k", "theta", "sigma") if d in ds.dims),
     ]
     return "\n".join(lines)
 
@@ -39,42 +40,63 @@ def summary(ds: xr.Dataset, max_rows: int | None = 200) -> str:
     return f"{header(ds)}\n\n{table(ds, max_rows)}"
 
 
-def plot(ds: xr.Dataset, path, *, theta: float | None = None, sigma: float | None = None, dpi: int = 120):
-    """Variance of the N-sample estimate against N (log-log), one panel per wrt.
+#: The axes a plot can put along x, with their labels.
+X_AXES = {"N": "N (samples per estimate)", "k": "k (parameter of the objective)"}
 
-    Points are the simulated variances with one-standard-error bars; dashed
-    lines are the exact variances. With several theta or sigma values, the
-    nearest to ``theta`` / ``sigma`` is shown (default: the first).
+
+def _is_log_grid(values: np.ndarray) -> bool:
+    """Whether ``values`` are positive and evenly spaced in log: a log grid."""
+    if values.size < 3 or np.any(values <= 0):
+        return False
+    steps = np.diff(np.log(values))
+    return bool(np.allclose(steps, steps[0], rtol=1e-6))
+
+
+def plot(ds: xr.Dataset, path, *, x: str = "N", dpi: int = 120, **at):
+    """Variance of the N-sample estimate against ``x`` ("N" or "k"), one panel per wrt, one colour per estimator.
+
+    Points are the simulated variances with 95% intervals (var +- 1.96 var_se); lines the exact
+    variances. Every other grid dimension is held at the value given in ``at`` (``theta=1.0``,
+    ``N=1``, ...; the nearest in the file) or else at its first value. The y axis is log; the x
+    axis is log for N and for a k log grid.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sel = ds.sel(
-        theta=ds.theta.values[0] if theta is None else theta,
-        sigma=ds.sigma.values[0] if sigma is None else sigma,
-        method="nearest",
-    )
+    if x not in X_AXES or x not in ds.dims:
+        raise ConfigError(f"cannot plot against {x!r}: the file's grid axes are {', '.join(d for d in X_AXES if d in ds.dims)}")
+    held = [d for d in ("N", "k", "theta", "sigma") if d in ds.dims and d != x]
+    unknown = set(at) - set(held) - {x}
+    if unknown:
+        raise ConfigError(f"cannot hold {', '.join(sorted(unknown))}: not a grid axis of this plot ({', '.join(held)})")
+    chosen = {d: ds[d].values[0] if at.get(d) is None else at[d] for d in held}
+    sel = ds.sel(chosen, method="nearest")
+    xs = sel[x].values
     wrts = list(sel.wrt.values)
-    fig, axes = plt.subplots(1, len(wrts), figsize=(5.2 * len(wrts), 4.2), squeeze=False, sharey=False)
-    n = sel.N.values
+    fig, axes = plt.subplots(1, len(wrts), figsize=(4.6 * len(wrts) + 1.8, 4.2), squeeze=False, layout="constrained")
     for ax, wrt in zip(axes[0], wrts, strict=True):
         for i, est in enumerate(sel.estimator.values):
             cell = sel.sel(wrt=wrt, estimator=est)
-            color = f"C{i}"
-            ax.errorbar(n, cell["var"], yerr=cell["var_se"], fmt="o", color=color, capsize=3, label=f"{est} (simulated)")
+            var, half = cell["var"].values, 1.96 * cell["var_se"].values
+            lower = np.minimum(half, var * (1 - 1e-3))  # a log axis cannot show an interval reaching 0
+            ax.errorbar(xs, var, yerr=[lower, half], fmt="o", ms=3.5, color=f"C{i}", capsize=2, label=f"{est}")
             if np.isfinite(cell["exact_var"]).any():
-                ax.plot(n, cell["exact_var"], "--", color=color, label=f"{est} (exact)")
-        ax.set_xscale("log")
+                ax.plot(xs, cell["exact_var"], "-", lw=1.2, color=f"C{i}")
+        ax.set_xscale("log" if x == "N" or _is_log_grid(xs) else "linear")
         ax.set_yscale("log")
-        ax.set_xlabel("N (samples per estimate)")
+        ax.set_xlabel(X_AXES[x])
         ax.set_ylabel("variance of the estimate")
-        ax.set_title(f"d/d{wrt}   theta={float(sel.theta):g}, sigma={float(sel.sigma):g}")
+        ax.set_title(rf"$\partial/\partial\{wrt}$   " + ", ".join(f"{_math(d)}={float(sel[d]):g}" for d in held))
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize="small", title="points: simulated (95%)\nlines: exact")
     fig.suptitle(ds.attrs.get("title", ""), fontsize="medium")
-    fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def _math(dim: str) -> str:
+    return {"theta": r"$\theta$", "sigma": r"$\sigma$"}.get(dim, dim)

@@ -36,14 +36,14 @@ def numba_threads(threads: int | None):
 
 
 def cell_constants(config: Config) -> np.ndarray:
-    """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, theta, sigma)."""
-    c = truth.cell_constants(config.objective, config.theta, config.sigma, config.estimators)
+    """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, k, theta, sigma)."""
+    c = np.stack([truth.cell_constants(config.objective.at(k), config.theta, config.sigma, config.estimators) for k in config.k])
     return np.ascontiguousarray(np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]))
 
 
 def config_plan(config: Config, rep_start: int = 0, reps: int | None = None) -> Plan:
-    shape = (config.N.size, config.theta.size, config.sigma.size)
-    return make_plan(shape, config.N, rep_start, config.reps if reps is None else reps, config.common_random_numbers, config.streams)
+    reps = config.reps if reps is None else reps
+    return make_plan(config.grid_shape, config.N, rep_start, reps, config.common_random_numbers, config.streams)
 
 
 def progress_bar(total: int, enabled: bool | None):
@@ -157,7 +157,7 @@ def sweep(
     """
     if isinstance(config, Config):
         if kwargs:
-            config = Config.from_dict({**config.to_dict(), "objective": config.objective, **kwargs})
+            config = config.replace(**kwargs)
     else:
         config = Config.from_dict(config, **kwargs)
     backend = resolve_backend(backend)
@@ -195,13 +195,13 @@ def estimate(config: Config, *, threads: int | None = None, kernels: str = "cpu"
     import time
 
     plan = config_plan(config)
-    per_n = config.theta.size * config.sigma.size
+    per_n = config.n_cells // config.N.size
     n_cal = int(min(config.N.max(), 1 << 16))
     target = (1 << 31) if kernels == "cuda" else (1 << 22)
     reps_cal = max(2, math.ceil(target / (n_cal * per_n)))
-    cal = Config.from_dict({**config.to_dict(), "objective": config.objective, "N": [n_cal], "reps": reps_cal})
+    cal = config.replace(N=[n_cal], reps=reps_cal)
     start = time.perf_counter()
-    warm = Config.from_dict({**cal.to_dict(), "objective": config.objective, "reps": 2})
+    warm = cal.replace(reps=2)
     compute_state(warm, threads=threads, kernels=kernels)
     ready = time.perf_counter() - start
     start = time.perf_counter()

@@ -285,6 +285,7 @@ def cell_constants(objective: Objective, theta, sigma, estimators) -> np.ndarray
     out[..., base.THETA] = th
     out[..., base.SIGMA] = sg
     out[..., base.INV_SIGMA] = 1.0 / sg
+    out[..., base.K] = objective.k if objective.has_k else np.nan
     needed = {c for name in estimators for c in ESTIMATORS[name].constants}
     for index, what in ((base.F0, "f"), (base.DF0, "df"), (base.D2F0, "d2f")):
         if index in needed:

@@ -61,16 +61,20 @@ def test_the_gpu_draws_the_cpu_stream():
 
 
 CASES = {
-    "cos, odd N, several chunks": dict(objective={"name": "cos", "k": 1.1}, N=[7, 200], theta=[0.0, 1.0], sigma=[0.7], reps=3, seed=5),
+    # k swept: each cell's k is its own constant
+    "cos over k, odd N, several chunks": dict(
+        objective={"name": "cos", "k": [1.1, 2.5]}, N=[7, 200], theta=[0.0, 1.0], sigma=[0.7], reps=3, seed=5
+    ),
     "square, common random numbers": dict(
         objective="square", N=[5, 130], theta=[-1.0, 2.0], sigma=[0.5, 1.5], reps=2, seed=9, common_random_numbers=True
     ),
-    # under the simulator 8 threads: tiles of 8 cells, the second holding one; passes of 16 samples
+    # under the simulator 8 threads: tiles of 8 cells, the second holding one; passes of 16 samples;
+    # the (k, theta) cells of one N share a stream
     "cos, common random numbers over two tiles": dict(
-        objective={"name": "cos", "k": 0.8},
+        objective={"name": "cos", "k": [0.8, 1.6, 3.2]},
         N=[7, 150],
         theta=[-1.0, 0.0, 1.5],
-        sigma=[0.5, 1.0, 2.0],
+        sigma=[1.0],
         reps=2,
         seed=3,
         common_random_numbers=True,

@@ -4,7 +4,8 @@ An estimator has one :class:`Output` per parameter (``wrt``). An output names
 
 * ``sums`` — the per-sample quantities a replicate sums, each a small scalar
   function ``q(code, k, p, eps, fx, dfx, w, w2, m, um, e2)`` that the CPU and CUDA
-  kernels both call. ``code``/``k`` select the objective (``value``,
+  kernels both call. ``code``/``k`` select the objective (k is the cell's ``p[K]``:
+  a sweep over k is a sweep over cells) (``value``,
   ``derivative``, ``second_derivative`` of :mod:`gradsweep.objectives`), ``p``
   is the cell's row of constants (indices below), and the rest are the
   sample's variates (:data:`VARIATES`). Two outputs that name the same
@@ -29,8 +30,9 @@ import numpy as np
 from .._jit import scalar
 
 #: A cell's constants, computed on the host once per cell: indices into its row ``p``.
-THETA, SIGMA, INV_SIGMA, F0, DF0, D2F0, MEAN_F, BSTAR_THETA, BSTAR_SIGMA = range(9)
-CONSTANTS = ("theta", "sigma", "inv_sigma", "f0", "df0", "d2f0", "mean_f", "bstar_theta", "bstar_sigma")
+#: K is the objective's parameter k: a cell constant, so one group of cells can span a k axis.
+THETA, SIGMA, INV_SIGMA, F0, DF0, D2F0, MEAN_F, BSTAR_THETA, BSTAR_SIGMA, K = range(10)
+CONSTANTS = ("theta", "sigma", "inv_sigma", "f0", "df0", "d2f0", "mean_f", "bstar_theta", "bstar_sigma", "k")
 
 #: The per-sample variates, in the order the quantity functions take them.
 #: eps ~ N(0, 1), the sample's normal; w, w2 ~ Rayleigh(1), independent of each other and of eps;
