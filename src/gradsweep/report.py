@@ -56,7 +56,8 @@ def plot(ds: xr.Dataset, path, *, x: str = "N", dpi: int = 120, **at):
     """Variance of the N-sample estimate against ``x`` ("N" or "k"), one panel per wrt, one colour per estimator.
 
     Points are the simulated variances with 95% intervals (var +- 1.96 var_se); lines the exact
-    variances. Every other grid dimension is held at the value given in ``at`` (``theta=1.0``,
+    variances; a variance that is zero up to rounding (below 1e-12 of the panel's largest) is
+    left out. Every other grid dimension is held at the value given in ``at`` (``theta=1.0``,
     ``N=1``, ...; the nearest in the file) or else at its first value. The y axis is log; the x
     axis is log for N and for a k log grid.
     """
@@ -77,14 +78,20 @@ def plot(ds: xr.Dataset, path, *, x: str = "N", dpi: int = 120, **at):
     wrts = list(sel.wrt.values)
     fig, axes = plt.subplots(1, len(wrts), figsize=(4.6 * len(wrts) + 1.8, 4.2), squeeze=False, layout="constrained")
     for ax, wrt in zip(axes[0], wrts, strict=True):
+        panel = sel.sel(wrt=wrt)
+        # a variance that is zero (up to rounding) has no place on a log axis: it is left out
+        zero = 1e-12 * float(np.nanmax(np.abs(panel["var"].values))) if np.isfinite(panel["var"].values).any() else 0.0
         for i, est in enumerate(sel.estimator.values):
-            cell = sel.sel(wrt=wrt, estimator=est)
+            cell = panel.sel(estimator=est)
             var, half = cell["var"].values, 1.96 * cell["var_se"].values
+            var = np.where(var > zero, var, np.nan)
             lower = np.minimum(half, var * (1 - 1e-3))  # a log axis cannot show an interval reaching 0
             ax.errorbar(xs, var, yerr=[lower, half], fmt="o", ms=3.5, color=f"C{i}", capsize=2, label=f"{est}")
-            if np.isfinite(cell["exact_var"]).any():
-                ax.plot(xs, cell["exact_var"], "-", lw=1.2, color=f"C{i}")
-        ax.set_xscale("log" if x == "N" or _is_log_grid(xs) else "linear")
+            exact = cell["exact_var"].values
+            if np.isfinite(exact).any():
+                ax.plot(xs, np.where(exact > zero, exact, np.nan), "-", lw=1.2, color=f"C{i}")
+        if x == "N" or _is_log_grid(xs):
+            _log_x(ax, xs)
         ax.set_yscale("log")
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel("variance of the estimate")
@@ -96,6 +103,17 @@ def plot(ds: xr.Dataset, path, *, x: str = "N", dpi: int = 120, **at):
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def _log_x(ax, xs: np.ndarray) -> None:
+    """A log x axis; over less than three decades, ticks at 1, 2 and 5 times powers of ten, as plain numbers."""
+    from matplotlib import ticker
+
+    ax.set_xscale("log")
+    if xs.max() / xs.min() < 1e3:
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _math(dim: str) -> str:
