@@ -101,3 +101,79 @@ def test_user_objectives_have_no_exact_values():
 
     e = exact(Objective("cube", f=lambda x: x**3), [2], [0.0], [1.0], ("score",), ("theta",))
     assert all(np.isnan(v).all() for v in e.values())
+
+
+def _polynomial_variances(f, df, t, s):
+    """Per-sample (mean, variance) of the polynomial-objective estimators, in 60-digit arithmetic.
+
+    ``f``, ``df``: functions of an mpmath polynomial in eps (a coefficient list) giving f(x), f'(x) at
+    x = t + s eps. Expectations from the normal moments E[eps^j] = (j - 1)!!; nothing from gradsweep.truth.
+    """
+    import mpmath as mp
+
+    def mul(a, b):
+        out = [mp.mpf(0)] * (len(a) + len(b) - 1)
+        for i, u in enumerate(a):
+            for j, v in enumerate(b):
+                out[i + j] += u * v
+        return out
+
+    def add(a, b, sign=1):
+        n = max(len(a), len(b))
+        return [(a[i] if i < len(a) else 0) + sign * (b[i] if i < len(b) else 0) for i in range(n)]
+
+    def expect(p):
+        return sum(c * (mp.fac2(j - 1) if j % 2 == 0 else 0) for j, c in enumerate(p))
+
+    def moments(p):
+        mean = expect(p)
+        centred = add(p, [mean], -1)
+        return mean, expect(mul(centred, centred))
+
+    t, s = mp.mpf(t), mp.mpf(s)
+    x_plus, x_minus = [t, s], [t, -s]
+    score = {"theta": [0, 1 / s], "sigma": [-1 / s, 0, 1 / s]}
+    weight = {"theta": [1], "sigma": [0, 1]}
+    out = {}
+    for w in ("theta", "sigma"):
+        fx = f(x_plus)
+        baseline = {"score": 0, "score_mean_baseline": expect(fx), "score_optimal_baseline": expect(mul(fx, mul(score[w], score[w])))}
+        baseline["score_optimal_baseline"] /= expect(mul(score[w], score[w]))
+        for name, b in baseline.items():
+            out[name, w] = moments(mul(add(fx, [b], -1), score[w]))
+        out["pathwise", w] = moments(mul(df(x_plus), weight[w]))
+        sign = 1 if w == "theta" else -1
+        out["pathwise_antithetic", w] = moments(mul(add(df(x_plus), df(x_minus), sign), [x / 2 for x in weight[w]]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spec", "t", "s"),
+    [("square", 2.0, 1e-8), ({"name": "quadratic", "k": 123456789.3}, 123456789.8, 1.0), ("square", 1e80, 1.0)],
+    ids=["tiny sigma", "large offset", "theta 1e80"],
+)
+def test_exact_values_keep_their_digits_far_from_unit_scale(spec, t, s):
+    """Variances far below the estimate's square (pathwise at sigma = 1e-8) and estimates far from 0 (theta near
+    k = 1.2e8, theta = 1e80) against a 60-digit reference: the closed forms must not cancel their digits away."""
+    import mpmath as mp
+
+    mp.mp.dps = 60
+    obj = make_objective(spec)
+    c = mp.mpf(obj.k) if spec != "square" else mp.mpf(0)
+
+    def f(p):  # (x - c)^2 with x the polynomial p
+        d = [p[0] - c, *p[1:]]
+        return [d[0] * d[0], 2 * d[0] * d[1], d[1] * d[1]]
+
+    def df(p):
+        return [2 * (p[0] - c), 2 * p[1]]
+
+    ref = _polynomial_variances(f, df, t, s)
+    # at theta = 1e80 the score terms' squares overflow float64 (theta^4); only the pathwise family is representable
+    names = ["pathwise", "pathwise_antithetic"] if t > 1e70 else list(dict.fromkeys(n for n, _ in ref))
+    e = exact(obj, [1], [t], [s], tuple(names), ("theta", "sigma"))
+    for i, name in enumerate(names):
+        for j, w in enumerate(("theta", "sigma")):
+            mean, var = ref[name, w]
+            assert e["exact_mean"][0, 0, 0, i, j] == pytest.approx(float(mean), rel=1e-12, abs=1e-300), (name, w)
+            assert e["exact_var"][0, 0, 0, i, j] == pytest.approx(float(var), rel=1e-9, abs=1e-300), (name, w)

@@ -18,8 +18,8 @@ kernel, so the branch folds away. A user's own objective supplies ``f`` and
 
 For the exact values (:mod:`gradsweep.truth`) each built-in also states
 ``f`` and ``f'`` as sums of terms
-``coef * poly(x) * exp(-a x**2 + b x)`` (real part taken; ``b`` may be
-imaginary, which covers cos).
+``coef * poly(x - c) * exp(-a x**2 + b x)`` (real part taken; ``b`` may be
+imaginary, which covers cos; the centre ``c`` is k for ``quadratic``).
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ def user_helpers(objective, compile_helper, compile_user) -> dict:
     }
 
 
-# A term: (coef, polynomial in x, a, b) meaning Re[coef * poly(x) * exp(-a x^2 + b x)].
-Term = tuple[complex, P, float, complex]
+# A term: (coef, polynomial in x - c, a, b, c) meaning Re[coef * poly(x - c) * exp(-a x^2 + b x)]. The
+# centre c keeps (x - k)^2 in powers of x - k: in powers of x, theta = k = 1e8 would cancel 1e16s.
+Term = tuple[complex, P, float, complex, float]
 
 
 @functools.lru_cache(maxsize=64)  # a table per (name, k); built once, read only
@@ -133,22 +134,21 @@ def _gaussian_forms(name: str, k: float) -> dict[str, list[Term]]:
     one = P([1.0])
     xp = P([0.0, 1.0])
     if name in ("square", "quadratic"):
-        shift = 0.0 if name == "square" else k
-        d = xp - shift
+        centre = 0.0 if name == "square" else k
         return {
-            "f": [(1, d**2, 0.0, 0)],
-            "df": [(1, 2 * d, 0.0, 0)],
+            "f": [(1, xp**2, 0.0, 0, centre)],
+            "df": [(1, 2 * xp, 0.0, 0, centre)],
         }
     if name == "exp_quadratic":
         return {
-            "f": [(1, one, k, 0)],
-            "df": [(-2 * k, xp, k, 0)],
+            "f": [(1, one, k, 0, 0.0)],
+            "df": [(-2 * k, xp, k, 0, 0.0)],
         }
     if name == "cos":
         # cos(kx) = Re e^{ikx}; -k sin(kx) = Re(ik e^{ikx})
         return {
-            "f": [(1, one, 0.0, 1j * k)],
-            "df": [(1j * k, one, 0.0, 1j * k)],
+            "f": [(1, one, 0.0, 1j * k, 0.0)],
+            "df": [(1j * k, one, 0.0, 1j * k, 0.0)],
         }
     raise KeyError(name)
 

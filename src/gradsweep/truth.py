@@ -81,6 +81,19 @@ class EpsForm:
             other = EpsForm.constant(other)
         return self + EpsForm([(-p, a, b, d) for p, a, b, d in other.terms])
 
+    def centred(self, c) -> EpsForm:
+        """``self - c`` with ``c`` and every purely polynomial term added into one polynomial, so large
+        coefficients that cancel (2 theta - E[2 x], theta = 1e80) do so exactly, not leaving their rounding."""
+        pure = [t for t in self.terms if all(np.all(np.asarray(v) == 0) for v in t[1:])]
+        rest = [t for t in self.terms if not any(t is u for u in pure)]
+        c = np.asarray(c, dtype=np.complex128)
+        shape = np.broadcast_shapes(c.shape, *(p.shape[1:] for p, *_ in pure))
+        poly = np.zeros((max([1] + [p.shape[0] for p, *_ in pure]), *shape), dtype=np.complex128)
+        for p, *_ in pure:
+            poly[: p.shape[0]] += p
+        poly[0] -= c
+        return EpsForm([(poly, 0.0, 0.0, 0.0), *rest])
+
 
 def _poly_product(p1, p2):
     n1, n2 = p1.shape[0], p2.shape[0]
@@ -107,11 +120,11 @@ def _conjugate_pairs(terms):
     Products of real parts are not real parts of products; of the pairs they are.
     """
     out = []
-    for coef, poly, A, B in terms:
+    for coef, poly, A, B, c in terms:
         if complex(coef).imag == 0 and complex(B).imag == 0:
-            out.append((complex(coef).real, poly, A, complex(B).real))
+            out.append((complex(coef).real, poly, A, complex(B).real, c))
         else:
-            out += [(complex(coef) / 2, poly, A, complex(B)), (complex(coef).conjugate() / 2, poly, A, complex(B).conjugate())]
+            out += [(complex(coef) / 2, poly, A, complex(B), c), (complex(coef).conjugate() / 2, poly, A, complex(B).conjugate(), c)]
     return out
 
 
@@ -153,9 +166,9 @@ class Moments:
         if key not in self._cache:
             th, sg = self.theta, c * self.sigma
             terms = []
-            for coef, poly, A, B in _conjugate_pairs(self._forms[which]):
+            for coef, poly, A, B, centre in _conjugate_pairs(self._forms[which]):
                 # -A (th + sg e)^2 + B (th + sg e) = -A sg^2 e^2 + sg (B - 2 A th) e + (B th - A th^2)
-                p = coef * _shifted_poly(poly.coef, th, sg)
+                p = coef * _shifted_poly(poly.coef, th - centre, sg)
                 terms.append((p, A * sg * sg, sg * (B - 2.0 * A * th) + 0j, B * th - A * th * th + 0j))
             self._cache[key] = EpsForm(terms)
         return self._cache[key]
@@ -199,6 +212,13 @@ class Moments:
             m = _normal_moments(mu + 0j, v, p.shape[0])
             total = total + scale * sum(p[j] * m[j] for j in range(p.shape[0]))
         return np.real(total)
+
+    def variance(self, term: EpsForm, mean) -> np.ndarray:
+        """Var[term] = E[(term - mean)^2], eps ~ N(0, 1), ``mean`` its exact mean: the mean is taken off
+        inside the expectation (:meth:`EpsForm.centred`), so a variance far below term^2 keeps its digits
+        where E[term^2] - mean^2 would cancel them (pathwise at sigma = 1e-8, theta = 2)."""
+        centred = term.centred(mean)
+        return self.normal(centred, centred)
 
     def maxwell(self, *factors: EpsForm) -> np.ndarray:
         """E[product], eps ~ double-sided Maxwell: the normal expectation with weight eps^2."""

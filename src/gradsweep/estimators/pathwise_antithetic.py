@@ -26,9 +26,8 @@ def exact(m, wrt, n):
     plus, minus = m.df(1.0), m.df(-1.0)
     sign = 1.0 if wrt == "theta" else -1.0
     weight = m.poly([1.0]) if wrt == "theta" else m.poly([0.0, 1.0])
-    # E[f'(x+)^2 q^2] = E[f'(x-)^2 q^2] by the symmetry of eps, so the square's mean is half of this
-    second = 0.5 * (m.normal(plus, plus, weight, weight) + sign * m.normal(plus, minus, weight, weight))
-    return g, (second - g * g) / as_n(n)
+    term = (plus + minus * m.poly([sign])) * weight * m.poly([0.5])
+    return g, m.variance(term, g) / as_n(n)
 
 
 ESTIMATOR = Estimator(

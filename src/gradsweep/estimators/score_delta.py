@@ -42,7 +42,7 @@ def exact(m, wrt, n):
     s = m.score(wrt)
     r = m.f() - m.taylor2()
     shift = m.constant("df0") if wrt == "theta" else m.sigma * m.constant("d2f0")
-    return g, (m.normal(r, r, s, s) - (g - shift) ** 2) / as_n(n)
+    return g, m.variance(r * s, g - shift) / as_n(n)
 
 
 ESTIMATOR = Estimator(

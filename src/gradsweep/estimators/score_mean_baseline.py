@@ -21,7 +21,7 @@ def exact(m, wrt, n):
     g = m.grad(wrt)
     s = m.score(wrt)
     centred = m.f() - m.mean_f()  # f(x) - b as an eps-form
-    return g, (m.normal(centred, centred, s, s) - g * g) / as_n(n)
+    return g, m.variance(centred * s, g) / as_n(n)
 
 
 ESTIMATOR = Estimator(

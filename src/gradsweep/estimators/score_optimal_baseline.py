@@ -21,7 +21,7 @@ def exact(m, wrt, n):
     g = m.grad(wrt)
     s = m.score(wrt)
     centred = m.f() - m.optimal_baseline(wrt)
-    return g, (m.normal(centred, centred, s, s) - g * g) / as_n(n)
+    return g, m.variance(centred * s, g) / as_n(n)
 
 
 ESTIMATOR = Estimator(
