@@ -20,6 +20,7 @@ import numpy as np
 
 from . import __version__
 from .config import Config, ConfigError
+from .files import replacing, target
 
 #: Seconds between checkpoints (GRADSWEEP_CHECKPOINT_SECONDS overrides; 0: after every batch).
 INTERVAL = float(os.environ.get("GRADSWEEP_CHECKPOINT_SECONDS", "5"))
@@ -29,7 +30,8 @@ MAX_SHARE = 0.02
 
 
 def checkpoint_path(output) -> Path:
-    output = Path(output)
+    """Beside the file the output lands in (a symlink's target)."""
+    output = target(output)
     return output.with_name(output.name + ".checkpoint.npz")
 
 
@@ -102,16 +104,8 @@ class Checkpoint:
         if not force and time.monotonic() - self._last < self.wait:
             return
         began = time.monotonic()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, key=np.array(self.key), done=np.array(done), state=state)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with replacing(self.path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, key=np.array(self.key), done=np.array(done), state=state)
         self._last = time.monotonic()
         self.wait = max(self.interval, (self._last - began) / MAX_SHARE)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .config import Config, ConfigError
+from .files import check_writable, replacing, writing
 
 DEMO = {
     "objective": "square",
@@ -23,6 +24,10 @@ DEMO = {
     "reps": 100,
     "seed": 0,
 }
+
+
+#: The image formats ``plot`` writes, by file suffix.
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def fail(message: str, code: int = 2):
@@ -60,6 +65,8 @@ def _open(path):
     import xarray as xr
 
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"cannot read {str(p)!r}: it is a directory")
     if not p.is_file():
         raise ConfigError(f"cannot read {str(p)!r}: no such file")
     try:
@@ -126,25 +133,28 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
             return
         if output is None:
             raise ConfigError("missing -o/--output (the netCDF file to write)")
-        dataset.check_writable(output, overwrite)
+        if output.exists() and config.exists() and output.samefile(config):
+            raise ConfigError(f"-o {output} is the config file itself")
+        check_writable(output, overwrite)
         from .checkpoint import Checkpoint
         from .config import parse_shard
 
-        checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard), kernels=kernels)
-        checkpoint.check()
-        with saving_on_interrupt(checkpoint):
-            ds = sweep(
-                cfg,
-                threads=threads,
-                progress=progress,
-                backend=backend,
-                shard=shard,
-                checkpoint=checkpoint,
-                scheduler=scheduler,
-                worker_backend=worker_backend,
-            )
-        dataset.write(ds, output, overwrite=overwrite)
-        checkpoint.remove()
+        with writing(output, "gradsweep run"):
+            checkpoint = Checkpoint(output, cfg, resume=resume, shard=parse_shard(shard), kernels=kernels)
+            checkpoint.check()
+            with saving_on_interrupt(checkpoint):
+                ds = sweep(
+                    cfg,
+                    threads=threads,
+                    progress=progress,
+                    backend=backend,
+                    shard=shard,
+                    checkpoint=checkpoint,
+                    scheduler=scheduler,
+                    worker_backend=worker_backend,
+                )
+            dataset.write(ds, output, overwrite=overwrite)
+            checkpoint.remove()
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
 
 
@@ -188,10 +198,12 @@ def demo(out_dir, threads, overwrite, progress):
     with user_errors():
         out_dir.mkdir(parents=True, exist_ok=True)
         for p in (nc, png):
-            dataset.check_writable(p, overwrite)
-        ds = sweep(Config.from_dict(DEMO), threads=threads, progress=progress)
-        dataset.write(ds, nc, overwrite=overwrite)
-        report.plot(ds, png)
+            check_writable(p, overwrite)
+        with writing(nc, "gradsweep demo"), writing(png, "gradsweep demo"):
+            ds = sweep(Config.from_dict(DEMO), threads=threads, progress=progress)
+            dataset.write(ds, nc, overwrite=overwrite)
+            with replacing(png) as tmp:
+                report.plot(ds, tmp)
     click.echo(report.summary(ds))
     ratio = (ds["exact_var"].sel(estimator="score") / ds["exact_var"].sel(estimator="pathwise")).isel(N=0)
     click.echo(
@@ -221,7 +233,7 @@ def extend(result, reps, backend, resume, threads, progress):
     from .dataset import config_of
     from .extend import extend as extend_dataset
 
-    with user_errors():
+    with user_errors(), writing(result, "gradsweep extend"):  # read under the lock: no one changes it meanwhile
         ds = _open(result)
         ds.close()
         config = config_of(ds)
@@ -246,9 +258,10 @@ def merge(output, shards, overwrite):
     from .shards import merge_shards
 
     with user_errors():
-        dataset.check_writable(output, overwrite)
-        parts = [_open(p) for p in shards]
-        dataset.write(merge_shards(parts), output, overwrite=overwrite)
+        check_writable(output, overwrite)
+        with writing(output, "gradsweep merge"):
+            parts = [_open(p) for p in shards]
+            dataset.write(merge_shards(parts), output, overwrite=overwrite)
     click.echo(f"wrote {output} from {len(shards)} shards", err=True)
 
 
@@ -277,16 +290,19 @@ def show(result, max_rows):
 @_overwrite
 def plot(result, output, x, n, k, theta, sigma, dpi, overwrite):
     """Plot variance against N or k, simulated (95% intervals) and exact."""
-    from . import dataset, report
+    from . import report
 
     with user_errors():
+        if output.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ConfigError(f"-o {output}: name the image file .png, .pdf or .svg (the suffix picks the format)")
         ds = _open(result)
-        dataset.check_writable(output, overwrite)
+        check_writable(output, overwrite)
         held = {name: v for name, v in (("N", n), ("k", k), ("theta", theta), ("sigma", sigma)) if v is not None and name != x}
         missing = [name for name in held if name not in ds.dims]
         if missing:
             raise ConfigError(f"--{missing[0]}: this file has no {missing[0]} axis")
-        report.plot(ds, output, x=x, dpi=dpi, **held)
+        with replacing(output, overwrite=overwrite) as tmp:
+            report.plot(ds, tmp, x=x, dpi=dpi, **held)
     click.echo(f"wrote {output}", err=True)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import sys
 from pathlib import Path
@@ -37,6 +36,7 @@ from xarray.indexes import PandasIndex
 from . import __version__, truth
 from .config import Config, ConfigError
 from .estimators import DESCRIPTIONS, ESTIMATORS
+from .files import check_writable, replacing
 from .philox import PAIRED_N
 from .welford import FIELDS, finish
 
@@ -233,37 +233,12 @@ def _encoding(ds: xr.Dataset) -> dict:
     return enc
 
 
-def check_writable(path, overwrite: bool) -> Path:
-    """Refuse early (FileExistsError / OSError) rather than after hours of work."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"output {str(path)!r} is a directory")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"output {str(path)!r} exists; pass --overwrite to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"output folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise PermissionError(f"output folder {str(parent)!r} is not writable")
-    return path
-
-
 def write(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
-    """Write ``ds`` to netCDF atomically: a temporary file beside ``path``, then a rename.
-
-    An interrupted write leaves the previous file (or none) intact, never a
-    truncated one; an existing file is only replaced when ``overwrite``.
+    """Write ``ds`` to netCDF atomically (:func:`gradsweep.files.replacing`): a temporary file beside
+    ``path``, then a rename. An interrupted write leaves the previous file (or none) intact, never a
+    truncated one; an existing file is only replaced when ``overwrite``; a symlink's target is written.
     """
     path = check_writable(path, overwrite)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path, overwrite=overwrite) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"output {str(path)!r} appeared while running; pass --overwrite to replace it")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

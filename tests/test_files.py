@@ -1,0 +1,122 @@
+"""Writing files under hostile use: one writer per file, no special files replaced, links written through,
+nothing truncated or left behind. Each refusal exits 2 with one line and changes nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from gradsweep import files, report
+from gradsweep.cli import main
+
+CFG = "objective = 'square'\nN = [10, 100]\ntheta = [0.0, 1.0]\nreps = 6\nseed = 3\n"
+HOLD = (
+    "import sys, time; from gradsweep import files\n"
+    "with files.writing(sys.argv[1], 'a test holder'):\n    print('ready', flush=True); time.sleep(600)\n"
+)
+
+
+def refused(r, *words):
+    lines = r.stderr.strip().splitlines()
+    return r.exit_code == 2 and len(lines) == 1 and all(w in lines[0] for w in words)
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(CFG)
+    return path
+
+
+def run(cfg, out, *args):
+    return CliRunner().invoke(main, ["run", str(cfg), "-o", str(out), *args])
+
+
+def test_a_second_writer_is_refused_naming_the_first_until_it_is_gone(tmp_path, cfg):
+    out = tmp_path / "r.nc"
+    assert run(cfg, out).exit_code == 0
+    before = out.read_bytes()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        for args in (["run", str(cfg), "-o", str(out), "--overwrite"], ["extend", str(out), "--reps", "3"], ["merge", str(out), str(out)]):
+            r = CliRunner().invoke(main, [*args, *(["--overwrite"] if args[0] == "merge" else [])])
+            assert refused(r, "is being written by", f"process {holder.pid}", "a test holder"), (args, r.output)
+        assert out.read_bytes() == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+    # the kernel dropped the dead holder's lock; its lock file is taken over and removed
+    r = CliRunner().invoke(main, ["extend", str(out), "--reps", "3"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "r.nc"]
+
+
+def test_special_files_are_refused_and_left_alone(tmp_path, cfg):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert refused(run(cfg, fifo, "--overwrite"), "not a regular file")
+    assert refused(CliRunner().invoke(main, ["plot", str(tmp_path / "x.nc"), "-o", str(fifo)]))
+    assert fifo.is_fifo()
+    assert refused(run(cfg, tmp_path, "--overwrite"), "is a directory")
+    before = cfg.read_bytes()
+    assert refused(run(cfg, cfg, "--overwrite"), "is the config file itself")
+    assert cfg.read_bytes() == before
+
+
+def test_writes_through_a_symlink_land_in_its_target(tmp_path, cfg):
+    real = tmp_path / "real.nc"
+    link = tmp_path / "link.nc"
+    assert run(cfg, real).exit_code == 0
+    link.symlink_to(real.name)
+    r = CliRunner().invoke(main, ["extend", str(link), "--reps", "4"])
+    assert r.exit_code == 0, r.output
+    assert link.is_symlink() and os.readlink(link) == real.name
+    with xr.open_dataset(real) as ds:
+        assert int(ds.attrs["replicates"]) == 10
+    assert refused(run(cfg, link), "exists")
+    assert run(cfg, link, "--overwrite").exit_code == 0 and link.is_symlink()
+
+
+def test_temporary_files_of_dead_writers_are_removed(tmp_path, cfg):
+    out = tmp_path / "r.nc"
+    dead = tmp_path / f".r.nc.{2**22 + 12345}.tmp.nc"  # above Linux's largest pid: no such process
+    dead.write_bytes(b"half a file")
+    mine = tmp_path / f".r.nc.{os.getppid()}.tmp.nc"  # a live process's (this test's parent): kept
+    mine.write_bytes(b"in progress")
+    assert run(cfg, out).exit_code == 0
+    assert not dead.exists() and mine.exists()
+
+
+def test_plot_names_its_format_and_replaces_atomically(tmp_path, cfg, monkeypatch):
+    out = tmp_path / "r.nc"
+    assert run(cfg, out).exit_code == 0
+    for name in ("noext", "x.xyz"):
+        assert refused(CliRunner().invoke(main, ["plot", str(out), "-o", str(tmp_path / name)]), ".png, .pdf or .svg")
+    png = tmp_path / "f.png"
+    assert CliRunner().invoke(main, ["plot", str(out), "-o", str(png)]).exit_code == 0
+    before = png.read_bytes()
+
+    def half_written(ds, path, **kw):
+        path.write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "plot", half_written)
+    r = CliRunner().invoke(main, ["plot", str(out), "-o", str(png), "--overwrite"])
+    assert r.exit_code == 2 and "No space left on device" in r.stderr
+    assert png.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "f.png", "r.nc"]
+
+
+def test_lock_files_say_who_holds_them(tmp_path):
+    out = tmp_path / "r.nc"
+    with files.writing(out, "checking"):
+        assert f"process {os.getpid()}" in files.holder(out) and "checking" in files.holder(out)
+        with pytest.raises(files.LockedError, match="is being written by"), files.writing(out, "again"):
+            pass
+    assert list(tmp_path.iterdir()) == []
