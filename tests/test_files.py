@@ -120,3 +120,59 @@ def test_lock_files_say_who_holds_them(tmp_path):
         with pytest.raises(files.LockedError, match="is being written by"), files.writing(out, "again"):
             pass
     assert list(tmp_path.iterdir()) == []
+
+
+def _edit(path, fn):
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as nc:
+        fn(nc)
+
+
+EDITS = {
+    "config": lambda nc: nc.setncattr("config", nc.getncattr("config").replace('"seed": 3', '"seed": 4')),
+    "count": lambda nc: nc["count"].__setitem__((0, 0, 0, 0, 0), 3),
+    "m2": lambda nc: nc["m2"].__setitem__((1, 1, 0, 0, 0), 1.0),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_edited_results_are_refused_by_every_command(tmp_path, cfg, edit):
+    out = tmp_path / "r.nc"
+    assert run(cfg, out).exit_code == 0
+    _edit(out, EDITS[edit])
+    before = out.read_bytes()
+    commands = (["extend", str(out), "--reps", "2"], ["show", str(out)], ["plot", str(out), "-o", str(tmp_path / "f.png")])
+    for args in (*commands, ["merge", str(tmp_path / "m.nc"), str(out)]):
+        assert refused(CliRunner().invoke(main, args), "changed after gradsweep wrote it"), args
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "r.nc"]
+
+
+def test_files_without_a_checksum_are_still_checked_for_sense(tmp_path, cfg):
+    out = tmp_path / "r.nc"
+    assert run(cfg, out).exit_code == 0
+    _edit(out, lambda nc: (nc.delncattr("checksum"), nc["count"].__setitem__((0, 0, 0, 0, 0), 3)))
+    assert refused(CliRunner().invoke(main, ["extend", str(out), "--reps", "2"]), "replicate counts do not match")
+    _edit(out, lambda nc: nc.setncattr("config", "{not json"))
+    assert refused(CliRunner().invoke(main, ["extend", str(out), "--reps", "2"]), "not valid JSON")
+    plain = tmp_path / "plain.nc"
+    xr.Dataset({"x": ("t", [1.0])}).to_netcdf(plain)
+    for args in (["show", str(plain)], ["plot", str(plain), "-o", str(tmp_path / "f.png")], ["show", str(tmp_path)]):
+        assert refused(CliRunner().invoke(main, args), "not"), args
+
+
+def test_an_edited_or_foreign_checkpoint_is_refused(tmp_path, cfg):
+    import numpy as np
+
+    from gradsweep.checkpoint import Checkpoint, checkpoint_path
+    from gradsweep.config import Config
+
+    out = tmp_path / "r.nc"
+    config = Config.from_toml(cfg)
+    Checkpoint(out, config, resume=False).maybe_save(999, np.zeros((config.n_cells, 4, 5)), force=True)  # the key fits, done does not
+    assert refused(run(cfg, out, "--resume"), "does not fit this run")
+    with np.load(checkpoint_path(out)) as data:
+        fields = dict(data)
+    np.savez(checkpoint_path(out), **{**fields, "done": np.array(1)})  # edited by hand
+    assert refused(run(cfg, out, "--resume"), "was changed after it was written")
+    assert not out.exists()

@@ -194,3 +194,40 @@ def test_slow_saves_are_spaced_so_they_cost_at_most_two_percent(tmp_path, monkey
     assert c._read()[0] == 1
     c.maybe_save(3, state, force=True)  # the final save is never skipped
     assert c._read()[0] == 3
+
+
+def test_sigterm_saves_and_says_how_to_resume(tmp_path):
+    """A batch scheduler's SIGTERM stops a run as Ctrl-C does: exit 143, one line naming --resume, the checkpoint kept."""
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text("objective = 'square'\nN = [200000]\ntheta = [0.0, 1.0, 2.0]\nsigma = [1.0]\nreps = 600\nseed = 5\n")
+    out = tmp_path / "o.nc"
+    exe = str(Path(sys.executable).with_name("gradsweep"))
+    env = {**os.environ, "GRADSWEEP_CHECKPOINT_SECONDS": "0"}
+    proc = subprocess.Popen([exe, "run", str(cfg_path), "-o", str(out), "--threads", "1"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not checkpoint_path(out).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run finished before it could be stopped; make it longer"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("gradsweep: error: terminated;") and "--resume" in err
+    assert not out.exists() and checkpoint_path(out).exists()
+    r = subprocess.run([exe, "run", str(cfg_path), "-o", str(out), "--resume"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    same(xr.open_dataset(out), gradsweep.sweep(Config.from_toml(cfg_path)))
+
+
+def test_a_stop_signal_during_the_final_write_waits_for_a_complete_file(tmp_path, monkeypatch):
+    real = dataset.write
+
+    def interrupted_write(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the file is being written
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "write", interrupted_write)
+    out = tmp_path / "o.nc"
+    r = CliRunner().invoke(main, ["run", str(_write(tmp_path)), "-o", str(out)])
+    assert r.exit_code == 0 and "held until the output was complete" in r.stderr, r.output
+    assert not checkpoint_path(out).exists()
+    same(xr.open_dataset(out), gradsweep.sweep(Config.from_toml(_write(tmp_path))))

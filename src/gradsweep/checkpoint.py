@@ -11,6 +11,7 @@ final result is bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -27,6 +28,13 @@ INTERVAL = float(os.environ.get("GRADSWEEP_CHECKPOINT_SECONDS", "5"))
 #: Saving takes at most this share of the run: after a save of t seconds the next waits >= t / MAX_SHARE
 #: (a huge grid's state takes long to write; a small one's, milliseconds).
 MAX_SHARE = 0.02
+
+
+def _digest(key: str, done: int, state: np.ndarray) -> str:
+    """SHA-256 of a checkpoint's contents: an edited ``done`` or state is refused, not resumed from."""
+    h = hashlib.sha256(f"{key}\n{done}\n{state.shape}\n".encode())
+    h.update(np.ascontiguousarray(state, dtype="<f8").tobytes())
+    return h.hexdigest()
 
 
 def checkpoint_path(output) -> Path:
@@ -78,9 +86,11 @@ class Checkpoint:
     def _read(self):
         try:
             with np.load(self.path, allow_pickle=False) as data:
-                key, done, state = str(data["key"]), int(data["done"]), data["state"].copy()
+                key, done, state, digest = str(data["key"]), int(data["done"]), data["state"].copy(), str(data["digest"])
         except Exception as e:  # a damaged file: say so instead of a traceback
             raise ConfigError(f"cannot read checkpoint {self.path.name}: {e}; delete it to start over") from None
+        if digest != _digest(key, done, state):
+            raise ConfigError(f"checkpoint {self.path.name} was changed after it was written; delete it to start over")
         if key != self.key:
             raise ConfigError(f"checkpoint {self.path.name} belongs to a different config or gradsweep version; delete it to start over")
         return done, state
@@ -90,10 +100,15 @@ class Checkpoint:
         self.check()
         return self._read() if self.path.exists() else None
 
-    def start(self, empty_state):
-        """(units done, state) to continue from: the saved ones, or (0, ``empty_state``)."""
+    def start(self, empty_state, units: int):
+        """(units done, state) to continue from: the saved ones, or (0, ``empty_state``), of a plan of ``units``."""
         saved = self.load()
-        return saved if saved is not None else (0, empty_state)
+        if saved is None:
+            return 0, empty_state
+        done, state = saved
+        if not 0 <= done <= units or state.shape != empty_state.shape:
+            raise ConfigError(f"checkpoint {self.path.name} does not fit this run ({done} of {units} units done); delete it to start over")
+        return saved
 
     def finish(self, done_before: int, total: int, state) -> None:
         """Save the completed state (a kill during the final write then loses nothing)."""
@@ -105,7 +120,7 @@ class Checkpoint:
             return
         began = time.monotonic()
         with replacing(self.path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, key=np.array(self.key), done=np.array(done), state=state)
+            np.savez(fh, key=np.array(self.key), done=np.array(done), state=state, digest=np.array(_digest(self.key, done, state)))
         self._last = time.monotonic()
         self.wait = max(self.interval, (self._last - began) / MAX_SHARE)
 

@@ -6,7 +6,9 @@ Bad input exits with status 2 and one line on stderr, and writes nothing.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -35,6 +37,36 @@ def fail(message: str, code: int = 2):
     sys.exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a batch scheduler sends before SIGKILL), handled as Ctrl-C is, with exit status 143."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _stopped(e: KeyboardInterrupt) -> tuple[str, int]:
+    return ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+
+
+@contextlib.contextmanager
+def held_signals():
+    """Hold Ctrl-C and SIGTERM while the block runs (the final write and the checkpoint's removal: a
+    netCDF file interrupted mid-close can hang), then say that one came; the output is complete."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    previous = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if got:
+        click.echo("gradsweep: a stop signal came during the final write; held until the output was complete", err=True)
+
+
 @contextlib.contextmanager
 def user_errors():
     """Turn the errors a user can cause into one line and exit status 2."""
@@ -46,8 +78,9 @@ def user_errors():
         fail(str(e.args[0]) if e.args else str(e))
     except OSError as e:
         fail(str(e.args[0]) if len(e.args) == 1 else f"{e.strerror}: {e.filename}")
-    except KeyboardInterrupt:
-        fail("interrupted; no output written", 130)
+    except KeyboardInterrupt as e:
+        word, code = _stopped(e)
+        fail(f"{word}; no output written", code)
 
 
 @contextlib.contextmanager
@@ -55,10 +88,11 @@ def saving_on_interrupt(checkpoint):
     """Say, on Ctrl-C, what the checkpoint kept and how to go on (exit status 130)."""
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        word, code = _stopped(e)
         if checkpoint.path.exists():
-            fail(f"interrupted; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", 130)
-        fail("interrupted before the first checkpoint; nothing saved", 130)
+            fail(f"{word}; progress up to the last checkpoint is in {checkpoint.path.name}: rerun with --resume", code)
+        fail(f"{word} before the first checkpoint; nothing saved", code)
 
 
 def _open(path):
@@ -70,15 +104,25 @@ def _open(path):
     if not p.is_file():
         raise ConfigError(f"cannot read {str(p)!r}: no such file")
     try:
-        return xr.open_dataset(p, engine="netcdf4").load()
+        ds = xr.open_dataset(p, engine="netcdf4").load()
     except Exception as e:  # netCDF4 raises several types for unreadable files
         raise ConfigError(f"cannot read {str(p)!r} as a gradsweep netCDF file: {e}") from None
+    from .dataset import verify
+
+    try:
+        return verify(ds)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gradsweep")
-def main():
+@click.pass_context
+def main(ctx):
     """Measure the variance of Monte Carlo gradient estimators at scale."""
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops a command as Ctrl-C does
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 _threads = click.option("--threads", type=int, default=None, help="numba threads (default: all cores); results do not depend on it.")
@@ -153,8 +197,9 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
                     scheduler=scheduler,
                     worker_backend=worker_backend,
                 )
-            dataset.write(ds, output, overwrite=overwrite)
-            checkpoint.remove()
+            with held_signals():
+                dataset.write(ds, output, overwrite=overwrite)
+                checkpoint.remove()
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
 
 
@@ -243,8 +288,9 @@ def extend(result, reps, backend, resume, threads, progress):
         checkpoint.check()
         with saving_on_interrupt(checkpoint):
             out = extend_dataset(ds, reps, threads=threads, progress=progress, backend=kernels, checkpoint=checkpoint)
-        dataset.write(out, result, overwrite=True)
-        checkpoint.remove()
+        with held_signals():
+            dataset.write(out, result, overwrite=True)
+            checkpoint.remove()
     click.echo(f"{result}: now {int(out.attrs['replicates'])} replicates", err=True)
 
 

@@ -16,13 +16,15 @@ Dimensions ``N``, ``theta``, ``sigma``, ``estimator``, ``wrt``, and ``k`` (after
 
 Every variable and coordinate has ``long_name`` and ``units`` (``"1"``: all
 quantities here are dimensionless numbers); global attributes follow CF-1.10
-and record the config, seed, versions, backend and a ``history`` line. The
-file needs only xarray and netCDF4 to open.
+and record the config, seed, versions, backend and a ``history`` line; a written
+file adds a ``checksum`` of its config and state (:func:`checksum`, checked by
+:func:`verify`). The file needs only xarray and netCDF4 to open.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import platform
 import sys
@@ -102,10 +104,15 @@ def dims_of(config: Config) -> tuple[str, ...]:
     return K_DIMS if config.k_axis else DIMS
 
 
+def shape_of(config: Config) -> tuple[int, ...]:
+    """The statistics' shape, over :func:`dims_of`."""
+    grid = config.grid_shape if config.k_axis else (config.N.size, config.theta.size, config.sigma.size)
+    return (*grid, len(config.estimators), len(config.wrt))
+
+
 def select_outputs(config: Config, state: np.ndarray) -> np.ndarray:
     """Cell states (cells x outputs x 5) over :func:`dims_of` and the 5 Welford fields."""
-    grid = config.grid_shape if config.k_axis else (config.N.size, config.theta.size, config.sigma.size)
-    return state.reshape(*grid, len(config.estimators), len(config.wrt), 5)
+    return state.reshape(*shape_of(config), 5)
 
 
 def state_of(ds: xr.Dataset) -> np.ndarray:
@@ -115,22 +122,54 @@ def state_of(ds: xr.Dataset) -> np.ndarray:
     return np.stack([f.transpose(*dims).values for f in fields], axis=-1)
 
 
-def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
-    """The config a result was made with (refusing files gradsweep cannot extend)."""
+def checksum(ds: xr.Dataset) -> str:
+    """SHA-256 of what ``extend``, ``merge``, ``show`` and ``plot`` trust in a file: its config, its
+    shard and its Welford state (NaNs made canonical, so a write and a read agree)."""
+    h = hashlib.sha256()
+    h.update(str(ds.attrs.get("config", "")).encode())
+    h.update(str(ds.attrs.get("shard", "")).encode())
+    dims = K_DIMS if "k" in ds.dims else DIMS
+    for name in ("count", "mean", "m2", "m3", "m4"):
+        a = ds[name].transpose(*dims).values
+        a = a.astype("<i8") if a.dtype.kind in "iu" else np.where(np.isnan(a), np.nan, a).astype("<f8")
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def verify(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` if it is a gradsweep result whose checksum (where it has one: files before it have none) matches."""
     if "config" not in ds.attrs or not all(v in ds for v in ("count", "mean", "m2", "m3", "m4")):
         raise ConfigError("not a gradsweep result (no config attribute or Welford state)")
+    if "checksum" in ds.attrs and ds.attrs["checksum"] != checksum(ds):
+        raise ConfigError("the file was changed after gradsweep wrote it (its config or state does not match its checksum)")
+    return ds
+
+
+def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
+    """The config a result was made with (refusing files gradsweep cannot extend, or that were edited)."""
+    verify(ds)
     if "shard" in ds.attrs and not allow_shard:
         raise ConfigError(f"this is shard {ds.attrs['shard']} of a sweep; merge the shards first (gradsweep merge)")
-    values = json.loads(ds.attrs["config"])
+    try:
+        values = json.loads(ds.attrs["config"])
+    except ValueError:
+        raise ConfigError("the file's config attribute is not valid JSON") from None
+    if not isinstance(values, dict):
+        raise ConfigError("the file's config attribute is not a config table")
     values.setdefault("streams", 1)  # written before the paired stream layout
     try:
-        return Config.from_dict(values)
+        config = Config.from_dict(values)
     except ConfigError as e:
         if "unknown objective" in str(e):
             raise ConfigError(
                 f"result was made with a user objective ({values.get('objective')!r}); only built-in objectives can be extended"
             ) from None
         raise
+    dims = dims_of(config)
+    count = ds["count"].transpose(*dims).values if set(ds["count"].dims) == set(dims) else None
+    if count is None or count.shape != shape_of(config) or not np.all((count == config.reps) | ((count == 0) & ("shard" in ds.attrs))):
+        raise ConfigError(f"the file's grid or replicate counts do not match its config ({config.reps} replicates per cell)")
+    return config
 
 
 def build_dataset(
@@ -239,6 +278,7 @@ def write(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
     truncated one; an existing file is only replaced when ``overwrite``; a symlink's target is written.
     """
     path = check_writable(path, overwrite)
+    ds = ds.assign_attrs(checksum=checksum(ds))
     with replacing(path, overwrite=overwrite) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
     return path

@@ -65,7 +65,7 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     state = empty((config.n_cells, config.n_outputs))
     done = 0
     if checkpoint is not None:
-        done, state = checkpoint.start(state)
+        done, state = checkpoint.start(state, plan.size)
     bar.update(int(plan.samples[:done].sum()))
     batches = [b for b in plan.batches(*units_function(kernels)[1]) if b.stop > done]
     parts = [plan.take(b) for b in batches]

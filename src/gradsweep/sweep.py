@@ -90,7 +90,7 @@ def compute_state(
     state = empty((config.n_cells, config.n_outputs))
     done = 0
     if checkpoint is not None:
-        done, state = checkpoint.start(state)
+        done, state = checkpoint.start(state, plan.size)
     with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
         bar.update(int(plan.samples[:done].sum()))
         first = True
