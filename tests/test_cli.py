@@ -80,6 +80,29 @@ def test_a_k_grid_runs_shows_and_plots_against_k(tmp_path):
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_plot_takes_unsorted_grids_and_refuses_what_it_cannot_show(tmp_path):
+    cfg = tmp_path / "u.toml"
+    cfg.write_text(SMALL.replace("theta = { start = -1, stop = 1, num = 3 }", "theta = [1.0, -1.0, 0.0]"))
+    out = tmp_path / "u.nc"
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", str(cfg), "-o", str(out)]).exit_code == 0
+    r = runner.invoke(main, ["plot", str(out), "-o", str(tmp_path / "u.png"), "--theta", "0.0"])
+    assert r.exit_code == 0, r.output
+    for args in (["--theta", "nan"], ["--sigma", "inf"]):
+        r = runner.invoke(main, ["plot", str(out), "-o", str(tmp_path / "bad.png"), *args])
+        assert r.exit_code == 2 and "finite" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_a_grid_too_large_for_memory_is_refused_up_front(tmp_path):
+    cfg = tmp_path / "huge.toml"
+    cfg.write_text("theta = { start = 0, stop = 1, num = 100000 }\nsigma = { start = 1, stop = 2, num = 100000 }\nN = [10]\n")
+    for args in (["-o", str(tmp_path / "h.nc")], ["--dry-run"]):
+        r = CliRunner().invoke(main, ["run", str(cfg), *args])
+        assert r.exit_code == 2 and "10,000,000,000 cells need about" in r.stderr and "GiB" in r.stderr, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.toml"]
+
+
 BAD = {
     "k list for square": ("objective = { name = 'square', k = [1.0, 2.0] }\n", "takes no parameters"),
     "unknown key": ("colour = 'red'\n", "unknown config key(s): colour"),
@@ -94,6 +117,7 @@ BAD = {
     "unknown objective": ("objective = 'sine'\n", "unknown objective 'sine'"),
     "not toml": ("N = [10\n", "not valid TOML"),
     "wrong type": ("reps = 'many'\n", "reps must be an integer"),
+    "N fraction": ("N = [10, 10.5]\n", "N must be whole numbers, got [10.0, 10.5]"),
 }
 
 

@@ -4,15 +4,13 @@ The kernels themselves are tested in ``tests/cuda`` (run here under the simulato
 """
 
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import simulator_run
 
 import gradsweep
 from gradsweep import dataset, gpu
@@ -63,18 +61,13 @@ def test_every_kernel_compiles_to_ptx_for_sm_90(spec, estimators):
     assert not any(bounds.values()), bounds
 
 
-def test_the_kernel_suite_passes_under_the_simulator():
-    """tests/cuda under NUMBA_ENABLE_CUDASIM=1, in its own process (the simulator replaces numba.cuda)."""
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "cuda")],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert " passed" in run.stdout and " failed" not in run.stdout
+def test_the_kernel_suite_passes_under_the_simulator(request):
+    """tests/cuda under NUMBA_ENABLE_CUDASIM=1, in its own process (the simulator replaces numba.cuda),
+    started in the background when the run was collected (tests/conftest.py)."""
+    proc, _ = request.config.stash[simulator_run]
+    stdout, stderr = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, stdout[-6000:] + stderr[-3000:]
+    assert " passed" in stdout and " failed" not in stdout
 
 
 @pytest.fixture

@@ -57,3 +57,9 @@ def test_pair_items_cover_every_replicate_in_order(monkeypatch, rep_start):
         assert a[0] == p.rep0[u] and b[-1] == p.rep0[u] + p.nrep[u] and (a[1:] == b[:-1]).all()
         assert (b > a).all() and (a[1:] % 2 == 0).all()  # only a unit's first item may start inside a pair
         assert ((b + 1) // 2 - a // 2 <= per_item[u]).all()
+
+
+def test_totals_are_exact_past_int64():
+    draws = np.full(3, 4 * 10**18, dtype=np.int64)  # 1.2e19 in all: an int64 sum wraps negative
+    assert plan.Plan.total(draws) == 12 * 10**18
+    assert plan.Plan.total(np.array([1, 2, 3])) == 6 and plan.Plan.total(np.array([], dtype=np.int64)) == 0

@@ -46,6 +46,8 @@ def test_merge_refuses_duplicates_gaps_and_mixed_configs():
         merge_shards([a, other, c])
     with pytest.raises(ConfigError, match="not a shard"):
         merge_shards([a, b, c, gradsweep.sweep(**CFG)])
+    with pytest.raises(ConfigError, match="different splits: 0/2, 0/3"):
+        merge_shards([a, gradsweep.sweep(shard="0/2", **CFG)])
 
 
 def test_shard_and_merge_commands(tmp_path):

@@ -220,7 +220,7 @@ def describe(cfg: Config, est: dict) -> str:
             f"objective: {cfg.objective.formula}; estimators: {', '.join(cfg.estimators)}; wrt: {', '.join(cfg.wrt)}",
             f"cells: {est['cells']:,} ({grid}); replicates: {cfg.reps:,}; seed: {cfg.seed}",
             f"samples: {est['samples']:,} (normals drawn: {est['draws']:,}{shared})",
-            f"work units: {est['units']:,} in {est['batches']:,} batches",
+            f"work units: {est['units']:,} in {est['batches']:,} batches; memory: at least {est['memory'] / 2**20:,.0f} MiB",
             f"kernels ready in {_duration(est['kernels_ready_s'])}; calibration: {est['rate']:.3g} samples/s on "
             + ("the GPU" if est["kernels"] == "cuda" else f"{est['threads']} threads"),
             f"estimated run time: {_duration(est['estimate_s'])}",

@@ -159,7 +159,7 @@ class Config:
         if isinstance(n_raw, Mapping):
             n_float = np.unique(np.rint(n_float))
         elif np.any(n_float != np.rint(n_float)):
-            raise ConfigError(f"N must be whole numbers, got {list(n_float)}")
+            raise ConfigError(f"N must be whole numbers, got {n_float.tolist()}")
         if np.any(n_float < 1):
             raise ConfigError(f"N must be >= 1, got {n_float.min():g}")
         if np.any(n_float >= 2**62):

@@ -91,7 +91,7 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     for future in distributed.as_completed(futures):
         k = futures[future]
         arrived[k] = future.result()
-        bar.update(int(parts[k].samples.sum()))
+        bar.update(parts[k].total(parts[k].samples))
         future.release()
         while next_k in arrived:
             fold(state, parts[next_k].cells(), arrived.pop(next_k).reshape(-1, config.n_outputs, 5))

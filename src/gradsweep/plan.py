@@ -85,6 +85,11 @@ class Plan:
         """Cell-samples (draws times cells) of each unit: the work, and what progress counts."""
         return self.draws * self.width
 
+    @staticmethod
+    def total(counts: np.ndarray) -> int:
+        """The exact sum of per-unit ``counts`` (a sweep's total can pass 2**63, where an int64 sum wraps)."""
+        return sum(int(c) for c in counts) if counts.size and int(counts.max()) > 2**63 // counts.size else int(counts.sum())
+
     def items(self) -> np.ndarray:
         """Chunk items (pair items, for paired units) of each unit."""
         pairs = (self.rep0 + self.nrep + 1) // 2 - self.rep0 // 2

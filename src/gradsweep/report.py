@@ -72,6 +72,12 @@ def plot(ds: xr.Dataset, path, *, x: str = "N", dpi: int = 120, **at):
     unknown = set(at) - set(held) - {x}
     if unknown:
         raise ConfigError(f"cannot hold {', '.join(sorted(unknown))}: not a grid axis of this plot ({', '.join(held)})")
+    bad = {d: v for d, v in at.items() if v is not None and not np.isfinite(v)}
+    if bad:
+        raise ConfigError(f"{', '.join(bad)}: give a finite value to show, got {', '.join(str(v) for v in bad.values())}")
+    if not np.isfinite(ds["var"].values).any():
+        raise ConfigError("nothing to plot: every variance in the file is NaN")
+    ds = ds.sortby([d for d in ("N", "k", "theta", "sigma") if d in ds.dims])  # a config may list a grid unsorted
     chosen = {d: ds[d].values[0] if at.get(d) is None else at[d] for d in held}
     sel = ds.sel(chosen, method="nearest")
     xs = sel[x].values

@@ -16,7 +16,7 @@ import xarray as xr
 
 from . import welford
 from .config import ConfigError, parse_shard
-from .dataset import build_dataset, config_of, state_of
+from .dataset import build_dataset, config_of, state_of, verify
 
 
 def merge_shards(shards: list[xr.Dataset]) -> xr.Dataset:
@@ -24,20 +24,18 @@ def merge_shards(shards: list[xr.Dataset]) -> xr.Dataset:
     if not shards:
         raise ConfigError("no shards to merge")
     seen: dict[int, int] = {}
-    counts = set()
     for k, ds in enumerate(shards):
         if "shard" not in ds.attrs:
             raise ConfigError(f"input {k + 1} is not a shard (no shard attribute)")
+        verify(ds)
         i, n = parse_shard(ds.attrs["shard"])
         if ds.attrs.get("config") != shards[0].attrs.get("config"):
             raise ConfigError(f"shard {i}/{n} comes from a different config than shard {shards[0].attrs['shard']}")
+        if n != parse_shard(shards[0].attrs["shard"])[1]:
+            raise ConfigError(f"shards of different splits: {', '.join(sorted(str(ds.attrs.get('shard')) for ds in shards))}")
         if i in seen:
             raise ConfigError(f"shard {i}/{n} given twice")
         seen[i] = k
-        counts.add(n)
-    if len(counts) != 1:
-        raise ConfigError(f"shards of different splits: {', '.join(sorted(ds.attrs['shard'] for ds in shards))}")
-    n = counts.pop()
     missing = sorted(set(range(n)) - set(seen))
     if missing:
         raise ConfigError(f"missing shard(s) {', '.join(f'{i}/{n}' for i in missing)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Mapping
 
@@ -14,6 +15,7 @@ from . import truth
 from .backends import kernels_for, outputs_of, resolve_backend, units_function
 from .config import Config, ConfigError, parse_shard
 from .dataset import build_dataset, select_outputs
+from .estimators import CONSTANTS
 from .plan import Plan, make_plan
 from .welford import empty, fold
 
@@ -39,6 +41,26 @@ def cell_constants(config: Config) -> np.ndarray:
     """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, k, theta, sigma)."""
     c = np.stack([truth.cell_constants(config.objective.at(k), config.theta, config.sigma, config.estimators) for k in config.k])
     return np.ascontiguousarray(np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]))
+
+
+def memory_needed(config: Config) -> int:
+    """Bytes a sweep of ``config`` holds at least, whatever its batches: per cell and output its Welford
+    state and the dataset's variables (17 doubles in all), per cell its constants and a unit of the plan."""
+    return config.n_cells * (config.n_outputs * 17 * 8 + len(CONSTANTS) * 8 + 5 * 8)
+
+
+def check_memory(config: Config) -> None:
+    """Refuse up front a grid whose state cannot fit in this machine's memory."""
+    need = memory_needed(config)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no check
+        return
+    if need > have:
+        raise ConfigError(
+            f"the grid's {config.n_cells:,} cells need about {need / 2**30:.3g} GiB of memory, more than this machine's "
+            f"{have / 2**30:.3g} GiB; use fewer cells, or shards on machines of their own"
+        )
 
 
 def config_plan(config: Config, rep_start: int = 0, reps: int | None = None) -> Plan:
@@ -77,6 +99,7 @@ def compute_state(
     progress is saved as it goes and a saved run is continued. With a dask
     ``client`` the batches run on its cluster (:mod:`gradsweep.distributed`).
     """
+    check_memory(config)
     cells = cell_constants(config)
     plan = config_plan(config, rep_start, reps)
     if shard is not None:
@@ -84,14 +107,14 @@ def compute_state(
     if client is not None:
         from .distributed import compute_state_dask
 
-        with progress_bar(int(plan.samples.sum()), progress) as bar:
+        with progress_bar(plan.total(plan.samples), progress) as bar:
             return compute_state_dask(client, config, plan, cells, bar=bar, checkpoint=checkpoint, kernels=kernels)
     compute_units, limits = units_function(kernels)
     state = empty((config.n_cells, config.n_outputs))
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state, plan.size)
-    with numba_threads(threads), progress_bar(int(plan.samples.sum()), progress) as bar:
+    with numba_threads(threads), progress_bar(plan.total(plan.samples), progress) as bar:
         bar.update(int(plan.samples[:done].sum()))
         first = True
         for batch in plan.batches(*limits):
@@ -105,7 +128,7 @@ def compute_state(
                 bar.set_description_str("")
                 first = False
             fold(state, part.cells(), states.reshape(-1, config.n_outputs, 5))
-            bar.update(int(part.samples.sum()))
+            bar.update(part.total(part.samples))
             if checkpoint is not None:
                 checkpoint.maybe_save(batch.stop, state)
     if checkpoint is not None:
@@ -194,6 +217,7 @@ def estimate(config: Config, *, threads: int | None = None, kernels: str = "cpu"
     import math
     import time
 
+    check_memory(config)
     plan = config_plan(config)
     per_n = config.n_cells // config.N.size
     n_cal = int(min(config.N.max(), 1 << 16))
@@ -210,8 +234,9 @@ def estimate(config: Config, *, threads: int | None = None, kernels: str = "cpu"
     return {
         "cells": config.n_cells,
         "samples": config.total_samples,
-        "draws": int(plan.draws.sum()),
+        "draws": plan.total(plan.draws),
         "units": plan.size,
+        "memory": memory_needed(config),
         "batches": len(plan.batches(*units_function(kernels)[1])),
         "kernels": kernels,
         "threads": threads or numba.get_num_threads(),
