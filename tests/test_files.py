@@ -108,7 +108,7 @@ def test_plot_names_its_format_and_replaces_atomically(tmp_path, cfg, monkeypatc
 
     monkeypatch.setattr(report, "plot", half_written)
     r = CliRunner().invoke(main, ["plot", str(out), "-o", str(png), "--overwrite"])
-    assert r.exit_code == 2 and "No space left on device" in r.stderr
+    assert r.exit_code == 2 and r.stderr == "gradsweep: error: No space left on device\n"  # no ': None
     assert png.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "f.png", "r.nc"]
 

@@ -77,7 +77,9 @@ def user_errors():
     except FileExistsError as e:
         fail(str(e.args[0]) if e.args else str(e))
     except OSError as e:
-        fail(str(e.args[0]) if len(e.args) == 1 else f"{e.strerror}: {e.filename}")
+        if len(e.args) == 1:
+            fail(str(e.args[0]))
+        fail(e.strerror if e.filename is None else f"{e.strerror}: {e.filename}")  # a full disk names no file
     except KeyboardInterrupt as e:
         word, code = _stopped(e)
         fail(f"{word}; no output written", code)

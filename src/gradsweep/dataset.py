@@ -60,7 +60,7 @@ _VAR_ATTRS = {
     "var": ("unbiased variance of the N-sample gradient estimate over replicates", "variance over replicates"),
     "mean_se": ("standard error of mean", "standard error over replicates"),
     "var_se": ("standard error of var (from the fourth central moment)", "standard error over replicates"),
-    "count": ("number of N-sample estimates (replicates) in the cell", "count"),
+    "count": ("number of N-sample estimates (replicates) in the cell", "count of replicates"),
     "true_grad": ("exact gradient of E[f(x)], x ~ N(theta, sigma^2)", None),
     "exact_var": ("exact variance of the N-sample gradient estimate", None),
     "exact_mean": ("exact expectation of the N-sample gradient estimate", None),
@@ -74,8 +74,8 @@ _VAR_ATTRS = {
 def _attrs(name: str) -> dict:
     long_name, method = _VAR_ATTRS[name]
     attrs = {"long_name": long_name, "units": "1"}
-    if method:
-        attrs["cell_methods"] = f"replicate: {method}"
+    if method:  # not CF cell_methods: the replicates are not a dimension of the file
+        attrs["comment"] = method
     return attrs
 
 
