@@ -1,5 +1,5 @@
 # `make demo` and `make test` work on a fresh machine with Python 3.11+:
-# each creates .venv, installs gradsweep into it, then runs.
+# each creates .venv, installs gradsweep into it (demo: gradsweep alone; test: with the test extra), then runs.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,19 +7,26 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo survey test bench bench-gpu gpu-static lint clean clean-cache
 
-$(STAMP): pyproject.toml
+BASE := $(VENV)/.installed-base
+
+# gradsweep alone (what demo and survey need); the test extra (dask, numba-cuda's CUDA wheels, ...) on top
+$(BASE): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gradsweep needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(BASE)
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(STAMP)
+demo: $(BASE)
 	$(VENV)/bin/gradsweep demo --out-dir results --overwrite
 
 # The survey's variance-against-k figures: one sweep per objective (examples/survey_*.toml), then its plot.
 SURVEY := quadratic exp_quadratic cos
-survey: $(STAMP)
+survey: $(BASE)
 	for f in $(SURVEY); do \
 		$(VENV)/bin/gradsweep run examples/survey_$$f.toml -o results/survey_$$f.nc --overwrite && \
 		$(VENV)/bin/gradsweep plot results/survey_$$f.nc -o results/survey_$$f.png --x k --overwrite || exit 1; \
