@@ -86,3 +86,8 @@ def test_extend_records_every_backend_that_computed_the_result():
     assert (mixed.attrs["backend"], mixed.attrs["kernels"], mixed.attrs["device"]) == ("cuda+cpu", "cuda+cpu", "Some GPU")
     with pytest.raises(ConfigError, match="extend runs on this machine"):
         extend(ds, 3, backend="dask")
+
+
+def test_the_commands_are_functions_of_the_package():
+    assert gradsweep.extend is extend and callable(gradsweep.merge) and callable(gradsweep.plot)
+    assert "extend" in gradsweep.__all__ and "merge" in gradsweep.__all__

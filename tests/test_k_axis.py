@@ -9,6 +9,7 @@ import gradsweep
 from gradsweep import welford
 from gradsweep.config import Config, ConfigError
 from gradsweep.dataset import DIMS, K_DIMS, build_dataset, select_outputs
+from gradsweep.estimators import ESTIMATORS, NAMES
 from gradsweep.objectives import make_objective
 from gradsweep.philox import replicate_normals
 
@@ -115,12 +116,16 @@ def test_exact_values_along_k_against_independent_quadrature(objective):
         assert float(grad.sel(wrt="theta")) == pytest.approx(linear_moments("pathwise", "theta", obj, 1.0, 1.0)[0], abs=1e-12)
 
 
+ONE_SAMPLE = tuple(name for name in NAMES if ESTIMATORS[name].min_n == 1)  # the layout tests/test_sweep.py compiles too
+
+
 def test_estimates_along_k_agree_with_exact_values():
-    """Each k of a grid is right in distribution: N = 1, mean and variance within 1% family-wise intervals."""
+    """Each k of a grid is right in distribution: N = 1, mean and variance within 1% family-wise intervals
+    (not score_delta's variance at N = 1, whose sample variance is far from normal: see test_sweep.normal_variance)."""
     objective = {"name": "cos", "k": [0.5, 2.0, 5.0]}
-    ds = gradsweep.sweep(objective=objective, estimators=SURVEY_ESTIMATORS, N=[1], theta=[1.0], sigma=[1.0], reps=4001, seed=5)
+    ds = gradsweep.sweep(objective=objective, estimators=ONE_SAMPLE, N=[1], theta=[1.0], sigma=[1.0], reps=4001, seed=5)
     z = z_bound(0.01, 2 * ds["mean"].size)
     mean_z = (ds["mean"] - ds["exact_mean"]) / np.sqrt(ds["exact_var"] / ds["count"])
-    var_z = (ds["var"] - ds["exact_var"]) / ds["var_se"]
+    var_z = ((ds["var"] - ds["exact_var"]) / ds["var_se"]).where(ds["estimator"] != "score_delta", 0.0)
     assert float(abs(mean_z).max()) < z, mean_z.where(abs(mean_z) >= z, drop=True)
     assert float(abs(var_z).max()) < z, var_z.where(abs(var_z) >= z, drop=True)
