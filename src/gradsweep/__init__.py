@@ -4,13 +4,12 @@
 >>> ds = gradsweep.sweep(objective="square", N=[10, 100], reps=50)  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
-from .config import Config, ConfigError  # noqa: E402
-from .extend import extend  # noqa: E402
-from .objectives import Objective  # noqa: E402
-from .report import plot  # noqa: E402
-from .shards import merge_shards as merge  # noqa: E402
-from .sweep import sweep  # noqa: E402
+from ._version import __version__
+from .config import Config, ConfigError
+from .extend import extend
+from .objectives import Objective
+from .report import plot
+from .shards import merge_shards as merge
+from .sweep import sweep
 
 __all__ = ["Config", "ConfigError", "Objective", "extend", "merge", "plot", "sweep", "__version__"]

@@ -35,7 +35,8 @@ import pandas as pd
 import xarray as xr
 from xarray.indexes import PandasIndex
 
-from . import __version__, truth
+from . import truth
+from ._version import __version__
 from .config import Config, ConfigError
 from .estimators import DESCRIPTIONS, ESTIMATORS
 from .files import check_writable, replacing
