@@ -103,6 +103,19 @@ def test_a_grid_too_large_for_memory_is_refused_up_front(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.toml"]
 
 
+def test_values_float64_cannot_hold_are_named_once_without_warnings(tmp_path):
+    """theta = 1e80: x^2 is 1e160 and the score estimate's variance overflows; the run says so in one line
+    (the suite turns any RuntimeWarning into an error)."""
+    cfg = tmp_path / "big.toml"
+    cfg.write_text("theta = [1e80]\nN = [10]\nreps = 4\n")
+    r = CliRunner().invoke(main, ["run", str(cfg), "-o", str(tmp_path / "big.nc")])
+    assert r.exit_code == 0, r.output
+    notes = [line for line in r.stderr.splitlines() if line.startswith("gradsweep: note:")]
+    assert len(notes) == 1 and "overflow float64" in notes[0] and "theta=1e+80" in notes[0], r.stderr
+    with xr.open_dataset(tmp_path / "big.nc") as ds:  # pathwise d/dtheta stays exact: 2 x is representable
+        assert float(ds["exact_var"].sel(estimator="pathwise", wrt="theta").squeeze()) == pytest.approx(0.4)
+
+
 BAD = {
     "k list for square": ("objective = { name = 'square', k = [1.0, 2.0] }\n", "takes no parameters"),
     "unknown key": ("colour = 'red'\n", "unknown config key(s): colour"),

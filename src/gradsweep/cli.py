@@ -202,7 +202,17 @@ def run(config, output, shard, resume, dry_run, backend, scheduler, worker_backe
             with held_signals():
                 dataset.write(ds, output, overwrite=overwrite)
                 checkpoint.remove()
+        note_overflow(ds)
     click.echo(f"wrote {output} ({cfg.total_samples:,} samples, {cfg.n_cells} cells)", err=True)
+
+
+def note_overflow(ds) -> None:
+    """One line on stderr where float64 could not represent some of a result's values."""
+    from .dataset import overflowed
+
+    count, first = overflowed(ds)
+    if count:
+        click.echo(f"gradsweep: note: {count} value(s) overflow float64 and are NaN or inf (the first: {first})", err=True)
 
 
 def _duration(seconds: float) -> str:
@@ -293,6 +303,7 @@ def extend(result, reps, backend, resume, threads, progress):
         with held_signals():
             dataset.write(out, result, overwrite=True)
             checkpoint.remove()
+        note_overflow(out)
     click.echo(f"{result}: now {int(out.attrs['replicates'])} replicates", err=True)
 
 

@@ -173,6 +173,21 @@ def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
     return config
 
 
+def overflowed(ds: xr.Dataset) -> tuple[int, str]:
+    """How many values of a result are NaN or inf where a number was due (float64 overflowed: theta = 1e80,
+    say), and where the first is; (0, "") if none. Exact values of user objectives are NaN by design."""
+    names = ["mean", "var"] + (["exact_mean", "exact_var"] if np.isfinite(ds["exact_var"].values).any() else [])
+    filled = ds["count"] > 1
+    bad = {name: ~np.isfinite(ds[name]) & filled for name in names}
+    total = int(sum(int(b.sum()) for b in bad.values()))
+    if not total:
+        return 0, ""
+    name, where = next((n, b) for n, b in bad.items() if bool(b.any()))
+    first = where.where(where, drop=True)
+    cell = ", ".join(f"{d}={first[d].values[0]:g}" if first[d].dtype.kind in "fi" else f"{d}={first[d].values[0]}" for d in first.dims)
+    return total, f"{name} at {cell}"
+
+
 def build_dataset(
     config: Config,
     cell_state: np.ndarray,
@@ -187,7 +202,8 @@ def build_dataset(
 
     ``backend``, ``kernels`` and ``device`` (the GPU, where one ran) record what computed it.
     """
-    stats = finish(cell_state)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is reported once, by overflowed()
+        stats = finish(cell_state)
     dims = dims_of(config)
 
     coord_values = {
@@ -211,7 +227,8 @@ def build_dataset(
         "m4": (dims, cell_state[..., FIELDS.index("m4")]),
     }
 
-    per_k = [truth.exact(config.objective.at(k), config.N, config.theta, config.sigma, config.estimators, config.wrt) for k in config.k]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        per_k = [truth.exact(config.objective.at(k), config.N, config.theta, config.sigma, config.estimators, config.wrt) for k in config.k]
     exact = {name: np.stack([e[name] for e in per_k], axis=0 if name == "true_grad" else 1) for name in per_k[0]}
     if not config.k_axis:
         exact = {name: v[0] if name == "true_grad" else v[:, 0] for name, v in exact.items()}
