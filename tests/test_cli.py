@@ -191,7 +191,7 @@ def test_dry_run_describes_the_work_and_writes_nothing(tmp_path):
     assert r.exit_code == 0, r.output
     # 2 N x 3 theta x 2 sigma cells; (10 + 100) * 3 * 2 * 8 replicates = 5280 samples
     assert "cells: 12 (2 N x 3 theta x 2 sigma)" in r.stdout and "samples: 5,280" in r.stdout
-    assert "estimated run time:" in r.stdout
+    assert "estimated run time:" in r.stdout and "KiB" in r.stdout.split("memory: at least ")[1].splitlines()[0]
     assert list(tmp_path.iterdir()) == [cfg]
 
 

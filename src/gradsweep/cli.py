@@ -215,6 +215,13 @@ def note_overflow(ds) -> None:
         click.echo(f"gradsweep: note: {count} value(s) overflow float64 and are NaN or inf (the first: {first})", err=True)
 
 
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.3g} s"
@@ -232,7 +239,7 @@ def describe(cfg: Config, est: dict) -> str:
             f"objective: {cfg.objective.formula}; estimators: {', '.join(cfg.estimators)}; wrt: {', '.join(cfg.wrt)}",
             f"cells: {est['cells']:,} ({grid}); replicates: {cfg.reps:,}; seed: {cfg.seed}",
             f"samples: {est['samples']:,} (normals drawn: {est['draws']:,}{shared})",
-            f"work units: {est['units']:,} in {est['batches']:,} batches; memory: at least {est['memory'] / 2**20:,.0f} MiB",
+            f"work units: {est['units']:,} in {est['batches']:,} batches; memory: at least {_size(est['memory'])}",
             f"kernels ready in {_duration(est['kernels_ready_s'])}; calibration: {est['rate']:.3g} samples/s on "
             + ("the GPU" if est["kernels"] == "cuda" else f"{est['threads']} threads"),
             f"estimated run time: {_duration(est['estimate_s'])}",
