@@ -105,6 +105,11 @@ def dims_of(config: Config) -> tuple[str, ...]:
     return K_DIMS if config.k_axis else DIMS
 
 
+def dims_in(ds: xr.Dataset) -> tuple[str, ...]:
+    """The dimensions of a result's statistics, as the file has them."""
+    return K_DIMS if "k" in ds.dims else DIMS
+
+
 def shape_of(config: Config) -> tuple[int, ...]:
     """The statistics' shape, over :func:`dims_of`."""
     grid = config.grid_shape if config.k_axis else (config.N.size, config.theta.size, config.sigma.size)
@@ -119,8 +124,7 @@ def select_outputs(config: Config, state: np.ndarray) -> np.ndarray:
 def state_of(ds: xr.Dataset) -> np.ndarray:
     """The Welford state stored in a result dataset, over its dimensions (N, [k,] theta, sigma, estimator, wrt) and 5 fields."""
     fields = [ds["count"].astype(np.float64), ds["mean"], ds["m2"], ds["m3"], ds["m4"]]
-    dims = K_DIMS if "k" in ds.dims else DIMS
-    return np.stack([f.transpose(*dims).values for f in fields], axis=-1)
+    return np.stack([f.transpose(*dims_in(ds)).values for f in fields], axis=-1)
 
 
 def checksum(ds: xr.Dataset) -> str:
@@ -129,9 +133,8 @@ def checksum(ds: xr.Dataset) -> str:
     h = hashlib.sha256()
     h.update(str(ds.attrs.get("config", "")).encode())
     h.update(str(ds.attrs.get("shard", "")).encode())
-    dims = K_DIMS if "k" in ds.dims else DIMS
     for name in ("count", "mean", "m2", "m3", "m4"):
-        a = ds[name].transpose(*dims).values
+        a = ds[name].transpose(*dims_in(ds)).values
         a = a.astype("<i8") if a.dtype.kind in "iu" else np.where(np.isnan(a), np.nan, a).astype("<f8")
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
@@ -232,7 +235,7 @@ def build_dataset(
     exact = {name: np.stack([e[name] for e in per_k], axis=0 if name == "true_grad" else 1) for name in per_k[0]}
     if not config.k_axis:
         exact = {name: v[0] if name == "true_grad" else v[:, 0] for name, v in exact.items()}
-    data["true_grad"] = (dims[1:4] + ("wrt",) if config.k_axis else ("theta", "sigma", "wrt"), exact["true_grad"])
+    data["true_grad"] = ((*dims[1:-2], "wrt"), exact["true_grad"])  # the grid without N
     data["exact_mean"] = (dims, exact["exact_mean"])
     data["exact_var"] = (dims, exact["exact_var"])
     data["cost"] = (("estimator",), np.array([ESTIMATORS[e].cost for e in config.estimators], dtype=np.int64))

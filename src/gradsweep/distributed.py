@@ -66,7 +66,7 @@ def compute_state_dask(client, config: Config, plan, cells, *, bar, checkpoint=N
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state, plan.size)
-    bar.update(int(plan.samples[:done].sum()))
+    bar.update(plan.total(plan.samples[:done]))
     batches = [b for b in plan.batches(*units_function(kernels)[1]) if b.stop > done]
     parts = [plan.take(b) for b in batches]
     # the constants travel inside each task (cells x 9 numbers): scattered data lives only on the

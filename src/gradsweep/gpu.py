@@ -64,6 +64,7 @@ from . import elementary, objectives, philox, welford
 from ._jit import generated_module, rebind, rebind_tree
 from .config import ConfigError
 from .estimators import Layout, base, layout
+from .estimators.base import K
 from .objectives import USER, Objective
 from .plan import Plan, pair_items, unit_items
 
@@ -229,11 +230,12 @@ def _pair_sums(k0, k1, coefficients, rep, stream, p, first_pair, step, stop, acc
     """``acc[:Q]`` = the sums of the cell with constants ``p`` over the pairs ``first_pair, first_pair + step, ...`` below ``stop``."""
     for q in range(Q):
         acc[q] = 0.0
+    k = p[K]  # the cell's k, read once, not per sample
     for pr in range(first_pair, (stop + 1) // 2, step):
         e0, e1 = normal_pair(k0, k1, np.uint64(pr), np.uint64(rep), np.uint64(stream), coefficients)
-        add_sample(acc, k0, k1, 2 * pr, rep, stream, coefficients, e0, p)
+        add_sample(acc, k0, k1, 2 * pr, rep, stream, coefficients, e0, p, k)
         if 2 * pr + 1 < stop:  # odd N: the last pair's second normal is not a sample
-            add_sample(acc, k0, k1, 2 * pr + 1, rep, stream, coefficients, e1, p)
+            add_sample(acc, k0, k1, 2 * pr + 1, rep, stream, coefficients, e1, p, k)
 
 
 def _lane_sums(partial, t, lane, lanes, acc):
@@ -328,6 +330,7 @@ def _chunk_sums_shared(
         g = tile * cells + c
         active = g < width  # the last tile may be part-empty; its spare threads still draw
         p = cell_const[cell0 + g] if active else cell_const[cell0]
+        k = p[K]
         for q in range(Q):
             acc[q] = 0.0
         for s0 in range(start, stop, 2 * THREADS):  # chunks start on even samples
@@ -338,7 +341,7 @@ def _chunk_sums_shared(
             n = min(2 * THREADS, stop - s0)  # odd N: a last pair's second normal is left out
             j = lane if active else n
             while j < n:  # a range() with a step known only at run time would divide for its trip count
-                add_sample(acc, k0, k1, s0 + j, rep, stream, coefficients, z[j >> 1, j & 1], p)
+                add_sample(acc, k0, k1, s0 + j, rep, stream, coefficients, z[j >> 1, j & 1], p, k)
                 j += lanes
             cuda.syncthreads()  # z is redrawn next pass
         lane_sums(partial, t, lane, lanes, acc)
@@ -437,6 +440,7 @@ def _pair_states(k0, k1, item_unit, item_lo, item_hi, unit_n, unit_cell0, unit_s
     stream = unit_stream[u]
     for g in range(cuda.blockIdx.y, out.shape[1], cuda.gridDim.y):
         p = cell_const[unit_cell0[u] + g]
+        k = p[K]
         for o in range(OUTPUTS):
             for f in range(5):
                 own[o, f] = 0.0
@@ -446,8 +450,8 @@ def _pair_states(k0, k1, item_unit, item_lo, item_hi, unit_n, unit_cell0, unit_s
                 acc_odd[q] = 0.0
             for j in range(n):
                 e0, e1 = normal_pair(k0, k1, np.uint64(j), np.uint64(w), np.uint64(stream), coefficients)
-                add_sample(acc_even, k0, k1, 2 * j, w, stream, coefficients, e0, p)
-                add_sample(acc_odd, k0, k1, 2 * j + 1, w, stream, coefficients, e1, p)
+                add_sample(acc_even, k0, k1, 2 * j, w, stream, coefficients, e0, p, k)
+                add_sample(acc_odd, k0, k1, 2 * j + 1, w, stream, coefficients, e1, p, k)
             for h in range(2):
                 if lo <= 2 * w + h < hi:
                     for o in range(OUTPUTS):
@@ -504,8 +508,7 @@ import math
 import numpy as np
 
 
-def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p):
-    k = p[{k_index}]  # the objective's parameter: a cell constant
+def add_sample(acc, k0, k1, sample, rep, stream, coefficients, e, p, k):
 {draw}
 {evaluate}
 {adds}
@@ -546,7 +549,6 @@ def _generated_source(lay: Layout) -> str:
         f"    if o == {o}:\n        return fin{o}({', '.join(f'acc[{t}]' for t in idx)}, n, p)" for o, idx in enumerate(lay.output_sums)
     ]
     return _SOURCE.format(
-        k_index=base.K,
         draw=draw, evaluate="\n".join(evaluate), adds=adds, finishes="\n".join(finishes), local_finishes="\n".join(local)
     )
 

@@ -88,7 +88,7 @@ class Plan:
     @staticmethod
     def total(counts: np.ndarray) -> int:
         """The exact sum of per-unit ``counts`` (a sweep's total can pass 2**63, where an int64 sum wraps)."""
-        return sum(int(c) for c in counts) if counts.size and int(counts.max()) > 2**63 // counts.size else int(counts.sum())
+        return int(np.asarray(counts).astype(object).sum())
 
     def items(self) -> np.ndarray:
         """Chunk items (pair items, for paired units) of each unit."""

@@ -8,13 +8,13 @@ import numpy as np
 import xarray as xr
 
 from .config import ConfigError
-from .dataset import DIMS, K_DIMS
+from .dataset import dims_in
 
 
 def table(ds: xr.Dataset, max_rows: int | None = 200) -> str:
     """A text table: one row per cell, estimates beside the exact values."""
     df = ds[["mean", "mean_se", "true_grad", "var", "var_se", "exact_var"]].to_dataframe()
-    df = df.reorder_levels(list(K_DIMS if "k" in ds.dims else DIMS)).sort_index(level=["N"], sort_remaining=False)
+    df = df.reorder_levels(list(dims_in(ds))).sort_index(level=["N"], sort_remaining=False)
     df["var/exact"] = df["var"] / df["exact_var"]
     shown = df if max_rows is None or len(df) <= max_rows else df.head(max_rows)
     with np.errstate(invalid="ignore"):

@@ -115,7 +115,7 @@ def compute_state(
     if checkpoint is not None:
         done, state = checkpoint.start(state, plan.size)
     with numba_threads(threads), progress_bar(plan.total(plan.samples), progress) as bar:
-        bar.update(int(plan.samples[:done].sum()))
+        bar.update(plan.total(plan.samples[:done]))
         first = True
         for batch in plan.batches(*limits):
             if batch.stop <= done:
