@@ -35,7 +35,7 @@ def test_run_show_plot_as_installed_command(tmp_path):
     r = subprocess.run([gradsweep_exe(), "run", str(cfg), "-o", str(out), "--threads", "1"], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     ds = xr.open_dataset(out)
-    assert dict(ds.sizes) == {"N": 2, "theta": 3, "sigma": 2, "estimator": 2, "wrt": 2}
+    assert dict(ds.sizes) == {"N": 2, "theta": 3, "sigma": 2, "estimator": 2, "wrt": 2, "pair": 1, "combination": 2}
     assert "\r" not in r.stderr  # no progress bar when stderr is not a terminal
     r = subprocess.run([gradsweep_exe(), "show", str(out)], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "exact_var" in r.stdout and "quadratic" not in r.stderr
@@ -61,7 +61,7 @@ def test_a_k_grid_runs_shows_and_plots_against_k(tmp_path):
     r = runner.invoke(main, ["run", str(cfg), "-o", str(out)])
     assert r.exit_code == 0, r.output
     with xr.open_dataset(out) as ds:
-        assert dict(ds.sizes) == {"N": 2, "k": 3, "theta": 3, "sigma": 2, "estimator": 2, "wrt": 2}
+        assert dict(ds.sizes) == {"N": 2, "k": 3, "theta": 3, "sigma": 2, "estimator": 2, "wrt": 2, "pair": 1, "combination": 2}
         assert ds.attrs["objective"] == "(x - k)**2"
     r = runner.invoke(main, ["show", str(out)])
     assert r.exit_code == 0 and "2 N x 3 k x 3 theta x 2 sigma" in r.stdout

@@ -31,7 +31,7 @@ def test_two_worker_local_cluster_is_bit_identical_to_cpu(monkeypatch):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             got = gradsweep.sweep(backend="dask", client=client, **CFG)
-    for v in ("mean", "var", "count", "m2", "m3", "m4"):
+    for v in ("mean", "var", "count", "m2", "m3", "m4", "pair_m2", "pair_m4"):
         np.testing.assert_array_equal(got[v].values, expected[v].values)
 
 
@@ -89,7 +89,7 @@ def test_cli_on_a_separately_started_scheduler_and_workers_is_bit_identical(tmp_
 
     with xr.open_dataset(tmp_path / "cpu.nc") as a, xr.open_dataset(tmp_path / "dask.nc") as b:
         assert b.attrs["backend"] == "dask"
-        for v in ("mean", "var", "count", "m2", "m3", "m4"):
+        for v in ("mean", "var", "count", "m2", "m3", "m4", "pair_m2", "pair_m4"):
             np.testing.assert_array_equal(b[v].values, a[v].values)
 
 
@@ -135,7 +135,7 @@ def test_killing_a_worker_mid_run_is_survived_bit_identically(tmp_path, monkeypa
         assert victim.wait() == -signal.SIGKILL
         assert len(client.scheduler_info()["workers"]) == 1
     got = result["ds"]
-    for v in ("mean", "var", "count", "m2", "m3", "m4"):
+    for v in ("mean", "var", "count", "m2", "m3", "m4", "pair_m2", "pair_m4"):
         np.testing.assert_array_equal(got[v].values, expected[v].values)
     # the bar counts each sample once, although the dead worker's tasks ran again
     per_n = len(cfg["objective"]["k"]) * len(cfg["theta"]) * len(cfg["sigma"])

@@ -24,7 +24,7 @@ CFG = dict(
 
 def assert_same_result(a, b):
     np.testing.assert_array_equal(a["count"].values, b["count"].values)
-    for v in ("mean", "var", "var_se", "m2"):
+    for v in ("mean", "var", "var_se", "m2", "pair_mean", "pair_m2", "pair_m4"):
         np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-12)
 
 

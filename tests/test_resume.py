@@ -24,7 +24,7 @@ CFG_TEXT = (
     "objective = { name = 'cos', k = [0.8, 2.0] }\nestimators = 'all'\n"
     "N = [50, 3000]\ntheta = [1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
 )
-VARS = ("mean", "var", "count", "m2", "m3", "m4")
+VARS = ("mean", "var", "count", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4")
 
 
 def same(a, b):

@@ -13,7 +13,7 @@ from gradsweep.shards import merge_shards
 
 # k is swept: shards split the (N, k, theta, sigma) cells
 CFG = dict(objective={"name": "cos", "k": [1.1, 2.5]}, estimators="all", N=[6, 2000], theta=[0.0, 2.0], sigma=[0.7, 1.4], reps=9, seed=13)
-VARS = ("mean", "var", "var_se", "count", "m2", "m3", "m4")
+VARS = ("mean", "var", "var_se", "count", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4")  # the compared pair's states too
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])

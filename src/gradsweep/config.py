@@ -35,11 +35,14 @@ DEFAULTS = {
     "seed": 0,
     "common_random_numbers": False,
     "streams": 2,
+    "compare": "first",
 }
 #: The stream layouts (see gradsweep.philox): 2 draws small N in replicate pairs; 1, every N within
 #: a replicate, as gradsweep did before the paired layout (files without ``streams`` in their config).
 STREAMS = (1, 2)
 KEYS = tuple(DEFAULTS)
+#: What ``compare`` may say instead of a list of pairs: every estimator with the first, every pair, none.
+COMPARE_WORDS = ("first", "all", "none")
 MAX_SEED = 2**64
 
 
@@ -117,6 +120,39 @@ def _objective_and_k(spec) -> tuple[Objective, np.ndarray, bool]:
     return objective, np.array([objective.k if objective.has_k else math.nan]), False
 
 
+def _compare(spec, estimators: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The pairs of estimators whose joint moments a sweep records (what ``variance_ratio`` needs).
+
+    ``"first"``: each estimator with the first listed; ``"all"``: every pair; ``"none"`` or ``[]``: none;
+    or a list of ``[a, b]`` pairs of requested estimators.
+    """
+    if isinstance(spec, str):
+        if spec not in COMPARE_WORDS:
+            raise ConfigError(f"compare must be {', '.join(map(repr, COMPARE_WORDS))} or a list of [a, b] estimator pairs, got {spec!r}")
+        if spec == "first":
+            return tuple((estimators[0], e) for e in estimators[1:])
+        if spec == "all":
+            return tuple((a, b) for i, a in enumerate(estimators) for b in estimators[i + 1 :])
+        return ()
+    if not isinstance(spec, (list, tuple)):
+        raise ConfigError(f"compare must be {', '.join(map(repr, COMPARE_WORDS))} or a list of [a, b] estimator pairs, got {spec!r}")
+    pairs, seen = [], set()
+    for pair in spec:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(e, str) for e in pair):
+            raise ConfigError(f'compare: each pair must be two estimator names like ["score", "pathwise"], got {pair!r}')
+        a, b = pair
+        for e in pair:
+            if e not in estimators:
+                raise ConfigError(f"compare: {e!r} is not among the estimators ({', '.join(estimators)})")
+        if a == b:
+            raise ConfigError(f"compare: a pair needs two different estimators, got {list(pair)}")
+        if frozenset(pair) in seen:
+            raise ConfigError(f"compare: the pair {list(pair)} is given twice")
+        seen.add(frozenset(pair))
+        pairs.append((a, b))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True, eq=False)
 class Config:
     """A validated sweep configuration (build with :meth:`from_dict`)."""
@@ -135,6 +171,8 @@ class Config:
     #: dataset dimension (and ``objective.k`` is NaN), else the one k of the objective.
     k: np.ndarray = field(default_factory=lambda: np.array([math.nan]))
     k_axis: bool = False
+    #: Pairs of estimators whose replicate estimates' sum and difference are recorded too (:func:`_compare`).
+    compare: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_dict(cls, values: Mapping | None = None, **kwargs) -> Config:
@@ -193,7 +231,8 @@ class Config:
         streams = merged["streams"]
         if streams not in STREAMS or isinstance(streams, bool):
             raise ConfigError(f"streams must be 1 or 2 (the random stream layout; 2 unless extending an old file), got {streams!r}")
-        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams), k, k_axis)
+        compare = _compare(merged["compare"], estimators)
+        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams), k, k_axis, compare)
 
     @classmethod
     def from_toml(cls, path) -> Config:
@@ -222,8 +261,8 @@ class Config:
 
     @property
     def n_outputs(self) -> int:
-        """(estimator, wrt) pairs: the estimates each replicate of a cell makes."""
-        return len(self.estimators) * len(self.wrt)
+        """What the kernels record per cell: each (estimator, wrt), and per compared pair and wrt a sum and a difference."""
+        return (len(self.estimators) + 2 * len(self.compare)) * len(self.wrt)
 
     @property
     def total_samples(self) -> int:
@@ -242,6 +281,7 @@ class Config:
             "seed": self.seed,
             "common_random_numbers": self.common_random_numbers,
             "streams": self.streams,
+            "compare": [list(pair) for pair in self.compare],
         }
 
     def replace(self, **changes) -> Config:

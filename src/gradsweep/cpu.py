@@ -76,6 +76,10 @@ LANES = {lanes}
 BLOCK = {block}
 Q = {q}
 OUTPUTS = {outputs}
+ESTIMATES = {estimates_count}  # the estimators' outputs; the compared pairs' follow
+PAIR_A = np.array({pair_a}, dtype=np.int64)
+PAIR_B = np.array({pair_b}, dtype=np.int64)
+PAIR_SIGN = np.array({pair_sign}, dtype=np.float64)
 # Unsigned indices: numba wraps a negative signed index, a select per access that stops LLVM vectorising.
 U = np.uint64
 BP = {bp}
@@ -143,6 +147,7 @@ def unit_states(sums, unit_offset, unit_nrep, unit_n, unit_cell0, cell_const, ou
         n = np.float64(unit_n[u])
         state = np.zeros(out.shape[1:])
         s = np.empty(Q)
+        x = np.empty(OUTPUTS)
         for r in range(nrep):
             first = unit_offset[u] + r * per_rep
             for g in range(sums.shape[1]):
@@ -297,19 +302,36 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     fills = [f"{pad}    {line}" for line in _fill_lines(lay.variates, paired=False)]
     pair_fills = [f"{pad}        {line}" for line in _fill_lines(lay.variates, paired=True)]
     half = lambda s: ", ".join(f"{v}_{s}" if v in used else f"eps_{s}" for v in DRAWN)  # noqa: E731
-    pushes = []
-    for o, (idx, _) in enumerate(zip(lay.output_sums, lay.finishes, strict=True)):
-        call_args = ", ".join(f"s[{t}]" for t in idx)
-        pushes.append(f"{pad}        push(state[g], {o}, fin{o}({call_args}, n, p))")
+    # A pair's outputs add or subtract the estimators' finished estimates, in one loop over the pairs'
+    # outputs (PAIR_A, PAIR_B, PAIR_SIGN): code per output would compile 30 s longer for all ten estimators.
+    pushes = [f"{pad}        x[{o}] = {lay.estimate(o, lambda t: f's[{t}]')}" for o in range(len(lay.outputs))]
+    pushes += [
+        f"{pad}        for d in range(PAIR_A.size):",
+        f"{pad}            x[ESTIMATES + d] = x[PAIR_A[d]] + PAIR_SIGN[d] * x[PAIR_B[d]]",
+        f"{pad}        for o in range(OUTPUTS):",
+        f"{pad}            push(state[g], o, x[o])",
+    ]
     estimates = []
-    for o, idx in enumerate(lay.output_sums):
-        sums = ", ".join(f"acc[base + U({t} * STRIDE) + r]" for t in idx)
+    for o in range(len(lay.outputs)):
+        estimate = lay.estimate(o, lambda t: f"acc[base + U({t} * STRIDE) + r]", n="nf")
         estimates += [
             f"{pad}            for q in range(r_hi - r_lo):",
             f"{pad}                r = U(r_lo + q)",
-            f"{pad}                est[eb + U({o} * BP) + r] = fin{o}({sums}, nf, p)",
+            f"{pad}                est[eb + U({o} * BP) + r] = {estimate}",
         ]
-    header = _HEADER.format(what=", ".join(f"{e}/{w}" for e, w in lay.outputs))
+    estimates += [
+        f"{pad}            for d in range(PAIR_A.size):",
+        f"{pad}                ea = eb + U(PAIR_A[d] * BP)",
+        f"{pad}                eo = eb + U((ESTIMATES + d) * BP)",
+        f"{pad}                eb2 = eb + U(PAIR_B[d] * BP)",
+        f"{pad}                sign = PAIR_SIGN[d]",
+        f"{pad}                for q in range(r_hi - r_lo):",
+        f"{pad}                    r = U(r_lo + q)",
+        f"{pad}                    est[eo + r] = est[ea + r] + sign * est[eb2 + r]",
+    ]
+    what = ", ".join(f"{e}/{w}" for e, w in lay.outputs)
+    what += "".join(f"; {'/'.join(lay.outputs[a])} with {'/'.join(lay.outputs[b])}" for a, b in lay.pairs)
+    header = _HEADER.format(what=what)
     if imports:
         header += _OBJECTIVE_IMPORT
         header += "".join(
@@ -332,7 +354,11 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         fills="\n".join(fills),
         pair_fills="\n".join(pair_fills),
         estimates="\n".join(estimates),
-        outputs=len(lay.outputs),
+        outputs=lay.n_outputs,
+        estimates_count=len(lay.outputs),
+        pair_a=[lay.combined(o)[0] for o in range(len(lay.outputs), lay.n_outputs)],
+        pair_b=[lay.combined(o)[2] for o in range(len(lay.outputs), lay.n_outputs)],
+        pair_sign=[-1.0 if lay.combined(o)[1] == "-" else 1.0 for o in range(len(lay.outputs), lay.n_outputs)],
         bp=BLOCK_PAIRS,
         even=half("e"),
         odd=half("o"),
@@ -347,16 +373,15 @@ def _jitted(fn):
 _kernels: dict = {}
 
 
-def kernels(objective: Objective, estimators: tuple[str, ...], wrt: tuple[str, ...]):
-    """The compiled (chunk_sums, unit_states, pair_states) for ``objective`` and the outputs (built once per process)."""
-    lay = layout(tuple(estimators), tuple(wrt))
+def kernels(objective: Objective, lay: Layout):
+    """The compiled (chunk_sums, unit_states, pair_states) for ``objective`` and the layout's outputs (built once per process)."""
     if objective.is_builtin:
-        key = (objective.code, lay.outputs)
+        key = (objective.code, lay.outputs, lay.pairs)
         if key not in _kernels:
             module = generated_module("cpu", source(lay, objective.code, cached=True))
             _kernels[key] = (module.chunk_sums, module.unit_states, module.pair_states)
         return _kernels[key]
-    key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs)
+    key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs, lay.pairs)
     if key not in _kernels:  # keep the functions alive with the kernels
         helpers = objectives.user_helpers(objective, lambda f: scalar(f, cache=False), _jitted)
         compiled = lambda f: scalar(f, cache=False, inline="always")  # noqa: E731
@@ -377,20 +402,20 @@ def block_pairs(width: int, n_sums: int) -> int:
 def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``.
 
-    ``outputs`` is (estimators, wrt); ``cell_const`` the (cells, len(CONSTANTS)) constants.
-    Paired units (small N) go to ``pair_states``, the others to ``chunk_sums`` and ``unit_states``.
+    ``outputs`` is (estimators, wrt, compared pairs) (:func:`gradsweep.estimators.layout`); ``cell_const``
+    the (cells, len(CONSTANTS)) constants. Paired units (small N) go to ``pair_states``, the others to
+    ``chunk_sums`` and ``unit_states``.
     """
-    estimators, wrt = outputs
-    chunk_sums, unit_states, pair_states = kernels(objective, estimators, wrt)
-    lay = layout(tuple(estimators), tuple(wrt))
+    lay = layout(*outputs)
+    chunk_sums, unit_states, pair_states = kernels(objective, lay)
     k0, k1 = seed_key(seed)
     cell_const = np.ascontiguousarray(cell_const, dtype=np.float64)
-    out = np.empty((plan.size, plan.width, len(lay.outputs), 5))
+    out = np.empty((plan.size, plan.width, lay.n_outputs, 5))
     is_paired = plan.paired
     if is_paired.any():
         part = plan.take(is_paired)
         item_unit, item_lo, item_hi, _ = pair_items(part)
-        states = np.empty((item_unit.size, plan.width, len(lay.outputs), 5))
+        states = np.empty((item_unit.size, plan.width, lay.n_outputs, 5))
         cell0, stream, n = (np.ascontiguousarray(a[item_unit]) for a in (part.cell0, part.stream, part.n))
         pair_states(k0, k1, cell0, stream, item_lo, item_hi, n, block_pairs(plan.width, len(lay.sums)), cell_const, states)
         out[is_paired] = merge_runs(states, item_unit, part.size)
@@ -400,7 +425,7 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
         sums = np.empty((item_unit.size, plan.width, len(lay.sums)))
         cell0, stream = (np.ascontiguousarray(a[item_unit]) for a in (part.cell0, part.stream))
         chunk_sums(k0, k1, cell0, stream, item_rep, item_start, item_stop, cell_const, sums)
-        states = np.empty((part.size, plan.width, len(lay.outputs), 5))
+        states = np.empty((part.size, plan.width, lay.n_outputs, 5))
         unit_states(sums, offset, part.nrep, part.n, np.ascontiguousarray(part.cell0), cell_const, states)
         out[~is_paired] = states
     return out

@@ -12,7 +12,11 @@ Dimensions ``N``, ``theta``, ``sigma``, ``estimator``, ``wrt``, and ``k`` (after
   estimators);
 * ``cost`` (estimator) — evaluations of f or f' per sample;
 * ``m2``, ``m3``, ``m4`` — the rest of the Welford state (sums of powers of
-  deviations from ``mean``), so more replicates can be merged in later.
+  deviations from ``mean``), so more replicates can be merged in later;
+* ``pair_mean``, ``pair_m2``, ``pair_m3``, ``pair_m4`` (..., ``pair``, ``combination``, wrt) —
+  where the config compares estimators (``compare``), the Welford state of the sum and the
+  difference of each pair's replicate estimates (their count is ``count``'s): the joint moments
+  :mod:`gradsweep.analysis` needs for an interval on a variance ratio.
 
 Every variable and coordinate has ``long_name`` and ``units`` (``"1"``: all
 quantities here are dimensionless numbers); global attributes follow CF-1.10
@@ -38,7 +42,7 @@ from xarray.indexes import PandasIndex
 from . import truth
 from ._version import __version__
 from .config import Config, ConfigError
-from .estimators import DESCRIPTIONS, ESTIMATORS
+from .estimators import COMBINATIONS, DESCRIPTIONS, ESTIMATORS
 from .files import check_writable, replacing
 from .philox import PAIRED_N
 from .welford import FIELDS, finish
@@ -54,6 +58,8 @@ _COORD_ATTRS = {
     "sigma": {"long_name": "standard deviation of the sampling distribution N(theta, sigma^2)", "units": "1"},
     "estimator": {"long_name": "gradient estimator", "units": "1"},
     "wrt": {"long_name": "parameter the gradient is taken with respect to", "units": "1"},
+    "pair": {"long_name": "compared pair of estimators (first/second), sharing random numbers", "units": "1"},
+    "combination": {"long_name": "sum or difference of the pair's replicate estimates (first + second, first - second)", "units": "1"},
 }
 
 _VAR_ATTRS = {
@@ -69,6 +75,10 @@ _VAR_ATTRS = {
     "m2": ("Welford state: sum of squared deviations of the estimates from mean", "sum over replicates"),
     "m3": ("Welford state: sum of cubed deviations of the estimates from mean", "sum over replicates"),
     "m4": ("Welford state: sum of fourth-power deviations of the estimates from mean", "sum over replicates"),
+    "pair_mean": ("mean of the sum or difference of a compared pair's N-sample estimates", "mean over replicates"),
+    "pair_m2": ("Welford state of a compared pair's sum or difference: sum of squared deviations", "sum over replicates"),
+    "pair_m3": ("Welford state of a compared pair's sum or difference: sum of cubed deviations", "sum over replicates"),
+    "pair_m4": ("Welford state of a compared pair's sum or difference: sum of fourth-power deviations", "sum over replicates"),
 }
 
 
@@ -116,25 +126,57 @@ def shape_of(config: Config) -> tuple[int, ...]:
     return (*grid, len(config.estimators), len(config.wrt))
 
 
-def select_outputs(config: Config, state: np.ndarray) -> np.ndarray:
-    """Cell states (cells x outputs x 5) over :func:`dims_of` and the 5 Welford fields."""
-    return state.reshape(*shape_of(config), 5)
+def pair_dims(dims: tuple[str, ...]) -> tuple[str, ...]:
+    """The dimensions of the compared pairs' states, from the statistics' ``dims``."""
+    return (*dims[:-2], "pair", "combination", "wrt")
+
+
+def pair_label(a: str, b: str) -> str:
+    """The ``pair`` coordinate's label of estimators a and b."""
+    return f"{a}/{b}"
+
+
+def split_outputs(config: Config, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell states (cells x outputs x 5, kernel order) as the estimators' states over :func:`dims_of` and
+    5 fields, and the compared pairs' over :func:`pair_dims` and 5 fields (the kernels write the pairs'
+    outputs in (pair, wrt, combination) order: :class:`gradsweep.estimators.Layout`)."""
+    grid = shape_of(config)[:-2]
+    n_est = len(config.estimators) * len(config.wrt)
+    state = np.asarray(state).reshape(*grid, config.n_outputs, 5)
+    pairs = state[..., n_est:, :].reshape(*grid, len(config.compare), len(config.wrt), len(COMBINATIONS), 5)  # kernel order
+    return state[..., :n_est, :].reshape(*shape_of(config), 5), pairs.swapaxes(-3, -2)
 
 
 def state_of(ds: xr.Dataset) -> np.ndarray:
-    """The Welford state stored in a result dataset, over its dimensions (N, [k,] theta, sigma, estimator, wrt) and 5 fields."""
+    """The Welford state stored in a result dataset, as the kernels write it: (cells, outputs, 5), cells in
+    C order over its grid, the estimators' outputs (estimator-major) and then the compared pairs'."""
+    dims = dims_in(ds)
     fields = [ds["count"].astype(np.float64), ds["mean"], ds["m2"], ds["m3"], ds["m4"]]
-    return np.stack([f.transpose(*dims_in(ds)).values for f in fields], axis=-1)
+    est = np.stack([f.transpose(*dims).values for f in fields], axis=-1)
+    cells = int(np.prod(est.shape[:-3]))
+    flat = [est.reshape(cells, -1, 5)]
+    if "pair" in ds.dims:
+        count = ds["count"].isel(estimator=0).expand_dims(pair=ds["pair"], combination=ds["combination"]).astype(np.float64)
+        fields = [count, ds["pair_mean"], ds["pair_m2"], ds["pair_m3"], ds["pair_m4"]]
+        kernel_order = (*dims[:-2], "pair", "wrt", "combination")
+        flat.append(np.stack([f.transpose(*kernel_order).values for f in fields], axis=-1).reshape(cells, -1, 5))
+    return np.concatenate(flat, axis=1)
+
+
+#: The variables a file's checksum covers: its Welford states.
+STATE = ("count", "mean", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4")
 
 
 def checksum(ds: xr.Dataset) -> str:
     """SHA-256 of what ``extend``, ``merge``, ``show`` and ``plot`` trust in a file: its config, its
-    shard and its Welford state (NaNs made canonical, so a write and a read agree)."""
+    shard and its Welford states (NaNs made canonical, so a write and a read agree)."""
     h = hashlib.sha256()
     h.update(str(ds.attrs.get("config", "")).encode())
     h.update(str(ds.attrs.get("shard", "")).encode())
-    for name in ("count", "mean", "m2", "m3", "m4"):
-        a = ds[name].transpose(*dims_in(ds)).values
+    for name in STATE:
+        if name not in ds:
+            continue
+        a = ds[name].transpose(*(pair_dims(dims_in(ds)) if name.startswith("pair_") else dims_in(ds))).values
         a = a.astype("<i8") if a.dtype.kind in "iu" else np.where(np.isnan(a), np.nan, a).astype("<f8")
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
@@ -161,6 +203,7 @@ def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
     if not isinstance(values, dict):
         raise ConfigError("the file's config attribute is not a config table")
     values.setdefault("streams", 1)  # written before the paired stream layout
+    values.setdefault("compare", [])  # written before compared pairs were recorded
     try:
         config = Config.from_dict(values)
     except ConfigError as e:
@@ -173,6 +216,10 @@ def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
     count = ds["count"].transpose(*dims).values if set(ds["count"].dims) == set(dims) else None
     if count is None or count.shape != shape_of(config) or not np.all((count == config.reps) | ((count == 0) & ("shard" in ds.attrs))):
         raise ConfigError(f"the file's grid or replicate counts do not match its config ({config.reps} replicates per cell)")
+    pairs = [pair_label(a, b) for a, b in config.compare]
+    has = ds["pair"].values.tolist() if "pair" in ds.dims else []
+    if has != pairs or (pairs and not all(f"pair_{f}" in ds for f in ("mean", "m2", "m3", "m4"))):
+        raise ConfigError(f"the file's compared pairs ({', '.join(has) or 'none'}) do not match its config ({', '.join(pairs) or 'none'})")
     return config
 
 
@@ -201,10 +248,11 @@ def build_dataset(
     device: str | None = None,
     history: str = "",
 ) -> xr.Dataset:
-    """The dataset of a sweep from its states, over :func:`dims_of` and 5 fields (see :func:`select_outputs`).
+    """The dataset of a sweep from its states (cells x outputs x 5, as the kernels write them: :func:`split_outputs`).
 
     ``backend``, ``kernels`` and ``device`` (the GPU, where one ran) record what computed it.
     """
+    cell_state, pair_state = split_outputs(config, cell_state)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is reported once, by overflowed()
         stats = finish(cell_state)
     dims = dims_of(config)
@@ -239,6 +287,12 @@ def build_dataset(
     data["exact_mean"] = (dims, exact["exact_mean"])
     data["exact_var"] = (dims, exact["exact_var"])
     data["cost"] = (("estimator",), np.array([ESTIMATORS[e].cost for e in config.estimators], dtype=np.int64))
+
+    if config.compare:
+        for f in ("mean", "m2", "m3", "m4"):
+            data[f"pair_{f}"] = (pair_dims(dims), pair_state[..., FIELDS.index(f)])
+        coord_values["pair"] = np.array([pair_label(a, b) for a, b in config.compare], dtype=str)
+        coord_values["combination"] = np.array(COMBINATIONS, dtype=str)
 
     variables = {k: xr.Variable(dims, v, _attrs(k)) for k, (dims, v) in data.items()}
     no_exact = "NaN where no closed form exists (user objectives)"

@@ -20,7 +20,7 @@ import xarray as xr
 from . import welford
 from .backends import resolve_backend
 from .config import ConfigError
-from .dataset import build_dataset, config_of, select_outputs, state_of
+from .dataset import build_dataset, config_of, state_of
 from .sweep import compute_state
 
 
@@ -55,7 +55,7 @@ def extend(
     state = compute_state(
         config, rep_start=config.reps, reps=reps, threads=threads, progress=progress, kernels=kernels, checkpoint=checkpoint
     )
-    merged = welford.merged(state_of(ds), select_outputs(config, state))
+    merged = welford.merged(state_of(ds), state)
     extended = config.replace(reps=config.reps + reps)
     before = ds.attrs.get("backend", "cpu")
     device = ds.attrs.get("device")

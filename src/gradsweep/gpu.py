@@ -541,13 +541,9 @@ def _generated_source(lay: Layout) -> str:
         f"    {v} = {f'{helper}({at_x})' if v in lay.variates else '0.0'}" for v, helper in (("fx", "value"), ("dfx", "derivative"))
     ]
     adds = "\n".join(f"    acc[{t}] += q{t}(CODE, k, p, e, fx, dfx, w, w2, m, um, e2)" for t in range(len(lay.sums)))
-    finishes = []
-    for o, idx in enumerate(lay.output_sums):
-        totals = ", ".join(f"total(sums, first, per_rep, g, {t})" for t in idx)
-        finishes.append(f"    if o == {o}:\n        return fin{o}({totals}, n, p)")
-    local = [
-        f"    if o == {o}:\n        return fin{o}({', '.join(f'acc[{t}]' for t in idx)}, n, p)" for o, idx in enumerate(lay.output_sums)
-    ]
+    total = lambda t: f"total(sums, first, per_rep, g, {t})"  # noqa: E731
+    finishes = [f"    if o == {o}:\n        return {lay.estimate(o, total)}" for o in range(lay.n_outputs)]
+    local = [f"    if o == {o}:\n        return {lay.estimate(o, lambda t: f'acc[{t}]')}" for o in range(lay.n_outputs)]
     return _SOURCE.format(
         draw=draw, evaluate="\n".join(evaluate), adds=adds, finishes="\n".join(finishes), local_finishes="\n".join(local)
     )
@@ -571,7 +567,7 @@ def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kerne
     estimate_local_fn = cu.jit(device=True)(module.estimate_local)
     merging = dict(cuda=cu, THREADS=threads, merge=h.merge, store=device(_store))
     merging["tree_merge"] = device(_tree_merge, **merging)
-    sizes = dict(Q=len(lay.sums), OUTPUTS=len(lay.outputs))
+    sizes = dict(Q=len(lay.sums), OUTPUTS=lay.n_outputs)
     names = dict(
         cuda=cu,
         THREADS=threads,
@@ -594,11 +590,10 @@ def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kerne
 _kernels: dict = {}
 
 
-def kernels(objective: Objective, estimators=("score", "pathwise"), wrt=("theta", "sigma")) -> Kernels:
-    """The kernels for ``objective`` and the outputs of ``estimators`` x ``wrt``, built once per process."""
-    lay = layout(tuple(estimators), tuple(wrt))
+def kernels(objective: Objective, lay: Layout) -> Kernels:
+    """The kernels for ``objective`` and the layout's outputs, built once per process."""
     ident = objective.code if objective.is_builtin else (id(objective.f), id(objective.df), id(objective.d2f))
-    key = (ident, lay.outputs, THREADS)
+    key = (ident, lay.outputs, lay.pairs, THREADS)
     if key not in _kernels:
         # the entry keeps the user's functions alive while their id is the key
         _kernels[key] = (_build(objective, lay, helpers(), THREADS), objective)
@@ -636,7 +631,9 @@ def signatures() -> Kernels:
     return Kernels((*inputs, sums), (*inputs, nt.int64, sums), (*inputs, nt.int64, sums), states, paired)
 
 
-def ptx(objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score", "pathwise"), wrt=("theta", "sigma")) -> dict[str, str]:
+def ptx(
+    objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score", "pathwise"), wrt=("theta", "sigma"), compare=()
+) -> dict[str, str]:
     """PTX of each kernel for ``objective``, the outputs and compute capability ``cc``, by kernel name (no GPU needed).
 
     Compiling to PTX runs numba's typing and lowering and NVVM, so any error
@@ -644,7 +641,7 @@ def ptx(objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score",
     """
     compile_ptx = _cuda().compile_ptx
     with _compile_for(cc):  # fresh device functions, so nothing compiled for cc reaches a real launch
-        built = _build(objective, layout(tuple(estimators), tuple(wrt)), _Device(), THREADS)
+        built = _build(objective, layout(tuple(estimators), tuple(wrt), tuple(compare)), _Device(), THREADS)
         sources = (_chunk_sums, _chunk_sums_per_thread, _chunk_sums_shared, _unit_states, _pair_states)
         return {
             src.__name__: compile_ptx(k.py_func, sig, cc=cc, launch_bounds=launch_bounds(src, THREADS))[0]
@@ -662,13 +659,13 @@ def runs(flags: np.ndarray) -> list[tuple[int, int, bool]]:
 def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``, on the GPU.
 
-    ``outputs`` is (estimators, wrt); ``cell_const`` the (cells, len(CONSTANTS)) constants.
-    Paired units (small N) go to ``pair_states``, the others to the chunk kernels and ``unit_states``.
+    ``outputs`` is (estimators, wrt, compared pairs) (:func:`gradsweep.estimators.layout`); ``cell_const``
+    the (cells, len(CONSTANTS)) constants. Paired units (small N) go to ``pair_states``, the others to the
+    chunk kernels and ``unit_states``.
     """
-    estimators, wrt = outputs
-    built = kernels(objective, estimators, wrt)
-    lay = layout(tuple(estimators), tuple(wrt))
-    n_outputs = len(lay.outputs)
+    lay = layout(*outputs)
+    built = kernels(objective, lay)
+    n_outputs = lay.n_outputs
     key = philox.seed_key(seed)
     constants = _cuda().to_device(np.ascontiguousarray(cell_const, dtype=np.float64))
     out = np.empty((plan.size, plan.width, n_outputs, 5))
@@ -718,7 +715,7 @@ def _chunked_units(built: Kernels, key, constants, plan: Plan, lay: Layout) -> n
                 built.chunk_sums_per_thread[-(-(end - first) // threads), threads](*inputs, end, sums)
             else:
                 built.chunk_sums[end - first, threads](*inputs, sums)
-    states = cuda.device_array((plan.size, width, len(lay.outputs), 5))
+    states = cuda.device_array((plan.size, width, lay.n_outputs, 5))
     unit_grid = (plan.size, min(width, MAX_GRID_Y))
     built.unit_states[unit_grid, threads](sums, unit_offset, _as_device(plan.nrep), unit_n, unit_cell0, constants, states)
     return states.copy_to_host()

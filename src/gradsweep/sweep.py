@@ -14,7 +14,7 @@ import xarray as xr
 from . import truth
 from .backends import kernels_for, outputs_of, resolve_backend, units_function
 from .config import Config, ConfigError, parse_shard
-from .dataset import build_dataset, select_outputs
+from .dataset import build_dataset
 from .estimators import CONSTANTS
 from .plan import Plan, make_plan
 from .welford import empty, fold
@@ -198,9 +198,7 @@ def sweep(
         from . import gpu
 
         device = gpu.device_name()
-    ds = build_dataset(
-        config, select_outputs(config, state), backend=backend, kernels=kernels, device=device, threads=threads or numba.get_num_threads()
-    )
+    ds = build_dataset(config, state, backend=backend, kernels=kernels, device=device, threads=threads or numba.get_num_threads())
     if part is not None:
         ds.attrs["shard"] = f"{part[0]}/{part[1]}"
     return ds

@@ -22,11 +22,13 @@ RTOL = 1e-10
 
 def assert_close_to_cpu(got, expected):
     np.testing.assert_array_equal(got["count"].values, expected["count"].values)
-    for v in STATS:
+    assert ("pair" in got.dims) == ("pair" in expected.dims)
+    pairs = ("pair_mean", "pair_m2", "pair_m3", "pair_m4") if "pair" in expected.dims else ()  # compared pairs' sums and differences
+    for v in (*STATS, *pairs):
         a, b = got[v].values, expected[v].values
         scale = np.nanmax(np.abs(b))  # m3 of a symmetric estimate is ~0: compare relative to the variable's scale,
-        if v == "m3":  # and |M3| <= M2^1.5 (of two replicates M3 is 0, and rounding is all either backend has)
-            scale = max(scale, np.nanmax(expected["m2"].values) ** 1.5)
+        if v.endswith("m3"):  # and |M3| <= M2^1.5 (of two replicates M3 is 0, and rounding is all either backend has)
+            scale = max(scale, np.nanmax(expected[v.replace("m3", "m2")].values) ** 1.5)
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=v)
 
 

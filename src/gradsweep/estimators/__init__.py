@@ -50,13 +50,21 @@ def outputs(estimators, wrt) -> list[tuple[str, str]]:
     return [(e, w) for e in estimators for w in wrt]
 
 
+#: The two outputs each compared pair of estimators adds per wrt: the replicate estimates' sum and difference.
+COMBINATIONS = ("sum", "difference")
+
+
 @dataclass(frozen=True)
 class Layout:
-    """What the kernels compute for a choice of estimators and wrt, read from the units.
+    """What the kernels compute for a choice of estimators, wrt and compared pairs, read from the units.
 
     ``sums``: the distinct per-sample quantity functions, in kernel order (a function two
     outputs share is summed once); ``output_sums[o]``: the positions in ``sums`` of output
     o's sums, in its finish's argument order; ``finishes[o]``; ``variates``: the union.
+    ``pairs``: per compared pair of estimators (:data:`COMBINATIONS`) and wrt, the two
+    outputs (a, b) whose replicate estimates are added and subtracted into outputs of their
+    own after the estimators' (a pair's joint fourth moments come from those states: see
+    :mod:`gradsweep.analysis`); outputs ``len(outputs) + 2 i`` and ``+ 2 i + 1`` for pair i.
     """
 
     outputs: tuple[tuple[str, str], ...]
@@ -64,11 +72,37 @@ class Layout:
     output_sums: tuple[tuple[int, ...], ...]
     finishes: tuple[Callable, ...]
     variates: frozenset[str]
+    pairs: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs the kernels write per cell: the estimators' and two per compared pair."""
+        return len(self.outputs) + 2 * len(self.pairs)
+
+    def estimate(self, o: int, total: Callable[[int], str], n: str = "n", p: str = "p") -> str:
+        """Source of output ``o``'s estimate of a replicate, given ``total(t)``, the source of its sum t:
+        ``fin{o}(...)`` for an estimator's output, ``(a) + (b)`` or ``(a) - (b)`` for a pair's."""
+        if o < len(self.outputs):
+            return f"fin{o}({', '.join(total(t) for t in self.output_sums[o])}, {n}, {p})"
+        a, sign, b = self.combined(o)
+        return f"{self.estimate(a, total, n, p)} {sign} {self.estimate(b, total, n, p)}"
+
+    def combined(self, o: int) -> tuple[int, str, int]:
+        """A pair's output ``o`` as (a, "+" or "-", b): the estimators' outputs it adds or subtracts."""
+        a, b = self.pairs[(o - len(self.outputs)) // 2]
+        return a, "-" if (o - len(self.outputs)) % 2 else "+", b
+
+
+def pair_outputs(estimators, wrt, compare) -> tuple[tuple[int, int], ...]:
+    """The (a, b) output indices of each compared pair (``compare``: estimator name pairs), per wrt, in
+    the order their sum and difference outputs follow the estimators': pair-major, then wrt."""
+    index = {o: i for i, o in enumerate(outputs(estimators, wrt))}
+    return tuple((index[a, w], index[b, w]) for a, b in compare for w in wrt)
 
 
 @functools.cache
-def layout(estimators: tuple[str, ...], wrt: tuple[str, ...]) -> Layout:
-    """The :class:`Layout` of the outputs of ``estimators`` x ``wrt`` (estimator-major)."""
+def layout(estimators: tuple[str, ...], wrt: tuple[str, ...], compare: tuple[tuple[str, str], ...] = ()) -> Layout:
+    """The :class:`Layout` of the outputs of ``estimators`` x ``wrt`` (estimator-major) and the ``compare`` pairs."""
     sums: list[Callable] = []
     output_sums, finishes, variates = [], [], set()
     pairs = tuple(outputs(estimators, wrt))
@@ -80,10 +114,12 @@ def layout(estimators: tuple[str, ...], wrt: tuple[str, ...]) -> Layout:
         output_sums.append(tuple(sums.index(q) for q in out.sums))
         finishes.append(out.finish)
         variates |= out.variates
-    return Layout(pairs, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates))
+    compared = pair_outputs(estimators, wrt, compare)
+    return Layout(pairs, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates), compared)
 
 
 __all__ = [
+    "COMBINATIONS",
     "CONSTANTS",
     "DESCRIPTIONS",
     "DRAWN",
@@ -96,4 +132,5 @@ __all__ = [
     "Output",
     "layout",
     "outputs",
+    "pair_outputs",
 ]
