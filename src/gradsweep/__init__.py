@@ -4,6 +4,7 @@
 >>> ds = gradsweep.sweep(objective="square", N=[10, 100], reps=50)  # doctest: +SKIP
 """
 
+from . import accessor, analysis  # accessor registers ``ds.gradsweep``
 from ._version import __version__
 from .config import Config, ConfigError
 from .extend import extend
@@ -12,4 +13,4 @@ from .report import plot
 from .shards import merge_shards as merge
 from .sweep import sweep
 
-__all__ = ["Config", "ConfigError", "Objective", "extend", "merge", "plot", "sweep", "__version__"]
+__all__ = ["Config", "ConfigError", "Objective", "accessor", "analysis", "extend", "merge", "plot", "sweep", "__version__"]

@@ -6,6 +6,7 @@ Bad input exits with status 2 and one line on stderr, and writes nothing.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import threading
@@ -106,7 +107,8 @@ def _open(path):
     if not p.is_file():
         raise ConfigError(f"cannot read {str(p)!r}: no such file")
     try:
-        ds = xr.open_dataset(p, engine="netcdf4").load()
+        with xr.open_dataset(p, engine="netcdf4") as opened:  # loaded and closed: no handle outlives the command
+            ds = opened.load()
     except Exception as e:  # netCDF4 raises several types for unreadable files
         raise ConfigError(f"cannot read {str(p)!r} as a gradsweep netCDF file: {e}") from None
     from .dataset import verify
@@ -331,16 +333,87 @@ def merge(output, shards, overwrite):
     click.echo(f"wrote {output} from {len(shards)} shards", err=True)
 
 
+class Values(click.ParamType):
+    """A comma-separated list of values (numbers with ``float``), for selecting by coordinate."""
+
+    name = "values"
+
+    def __init__(self, kind=str):
+        self.kind = kind
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            converted = [self.kind(p) for p in parts]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+        if not converted:
+            self.fail("give at least one value", param, ctx)
+        return converted
+
+
+def _selection(ds, **at):
+    """``ds`` at the given coordinate values, exactly (:func:`gradsweep.analysis.select`)."""
+    from .analysis import select
+
+    for name, values in at.items():
+        if values is not None and name not in ds.dims:
+            raise ConfigError(f"--{name}: this file has no {name} axis")
+        bad = [v for v in values or () if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise ConfigError(f"--{name}: give finite values, got {bad[0]}")
+    return select(ds, **{name: v for name, v in at.items() if v is not None})
+
+
+_select_options = [
+    click.option("--N", "n", type=Values(float), default=None, help="N values to show (comma-separated; exact)."),
+    click.option("--k", type=Values(float), default=None, help="k values to show (exact)."),
+    click.option("--theta", type=Values(float), default=None, help="theta values to show (exact)."),
+    click.option("--sigma", type=Values(float), default=None, help="sigma values to show (exact)."),
+]
+
+
+def _selecting(command):
+    for option in reversed(_select_options):
+        command = option(command)
+    return command
+
+
+def _json_records(df) -> str:
+    """``df`` as a JSON list of row objects: numbers in full precision, NaN as null (JSON has no NaN)."""
+    import json
+
+    rows = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+    return json.dumps(rows, default=lambda v: v.item(), allow_nan=False)
+
+
 @main.command()
 @click.argument("result", type=click.Path(path_type=Path))
-@click.option("--max-rows", type=int, default=200, show_default=True, help="Rows to print (0: all).")
-def show(result, max_rows):
-    """Print a readable summary of a result file."""
+@_selecting
+@click.option("--estimator", type=Values(), default=None, help="Estimators to show (comma-separated).")
+@click.option("--wrt", type=Values(), default=None, help="theta, sigma or both.")
+@click.option("--reference", default=None, metavar="ESTIMATOR", help="Add var / var[ESTIMATOR] with its interval.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--max-rows", type=int, default=200, show_default=True, help="Rows of a table (0: all).")
+def show(result, n, k, theta, sigma, estimator, wrt, reference, level, fmt, max_rows):
+    """Print a result: estimates beside exact values and intervals, as a table, CSV or JSON."""
+    import shutil
+
     from . import report
 
     with user_errors():
         ds = _open(result)
-        text = report.summary(ds, max_rows or None)
+        ds = _selection(ds, N=n, k=k, theta=theta, sigma=sigma, estimator=estimator, wrt=wrt)
+        if reference is not None and reference not in ds["estimator"].values:
+            raise ConfigError(f"--reference {reference}: not among the estimators shown ({', '.join(map(str, ds.estimator.values))})")
+        if fmt == "table":
+            text = report.summary(ds, max_rows or None, reference=reference, level=level, width=shutil.get_terminal_size().columns)
+        else:
+            df = report.frame(ds, reference, level).reset_index()
+            text = df.to_csv(index=False).rstrip("\n") if fmt == "csv" else _json_records(df)
     click.echo(text)
 
 
@@ -348,27 +421,35 @@ def show(result, max_rows):
 @click.argument("result", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Image file (PNG, PDF, SVG).")
 @click.option("--x", "x", type=click.Choice(["N", "k"]), default="N", show_default=True, help="What goes along the x axis.")
-@click.option("--N", "n", type=int, default=None, help="N to show when x is k (nearest; default the first).")
-@click.option("--k", type=float, default=None, help="k to show when x is N (nearest; default the first).")
-@click.option("--theta", type=float, default=None, help="theta to show (nearest; default the first).")
-@click.option("--sigma", type=float, default=None, help="sigma to show (nearest; default the first).")
+@click.option("--ratio", default=None, metavar="A/B", help="Instead: a heatmap of var[A] / var[B] over (theta, sigma).")
+@click.option("--cost", is_flag=True, help="Multiply each variance by its estimator's cost (work-normalised).")
+@click.option("--N", "n", type=int, default=None, help="N to show when x is k (exact; default the first).")
+@click.option("--k", type=float, default=None, help="k to show when x is N (exact; default the first).")
+@click.option("--theta", type=float, default=None, help="theta to show (exact; default the first).")
+@click.option("--sigma", type=float, default=None, help="sigma to show (exact; default the first).")
 @click.option("--dpi", type=click.IntRange(10, 2400), default=120, show_default=True, help="Resolution of a PNG.")
 @_overwrite
-def plot(result, output, x, n, k, theta, sigma, dpi, overwrite):
-    """Plot variance against N or k, simulated (95% intervals) and exact."""
+def plot(result, output, x, ratio, cost, n, k, theta, sigma, dpi, overwrite):
+    """Plot variance against N or k (simulated with 95% intervals, and exact), or a variance ratio heatmap."""
     from . import report
 
     with user_errors():
         if output.suffix.lower() not in IMAGE_SUFFIXES:
             raise ConfigError(f"-o {output}: name the image file .png, .pdf or .svg (the suffix picks the format)")
+        pair = None
+        if ratio is not None:
+            pair = tuple(p.strip() for p in ratio.split("/"))
+            if len(pair) != 2 or not all(pair):
+                raise ConfigError(f"--ratio must be two estimators as A/B (like score/pathwise), got {ratio!r}")
         ds = _open(result)
         check_writable(output, overwrite)
-        held = {name: v for name, v in (("N", n), ("k", k), ("theta", theta), ("sigma", sigma)) if v is not None and name != x}
+        free = ("theta", "sigma") if pair else (x,)
+        held = {name: v for name, v in (("N", n), ("k", k), ("theta", theta), ("sigma", sigma)) if v is not None and name not in free}
         missing = [name for name in held if name not in ds.dims]
         if missing:
             raise ConfigError(f"--{missing[0]}: this file has no {missing[0]} axis")
         with replacing(output, overwrite=overwrite) as tmp:
-            report.plot(ds, tmp, x=x, dpi=dpi, **held)
+            report.plot(ds, tmp, x=x, dpi=dpi, ratio=pair, cost=cost, **held)
     click.echo(f"wrote {output}", err=True)
 
 
