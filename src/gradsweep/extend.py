@@ -39,10 +39,28 @@ def extend(
     backend: str = "cpu",
     checkpoint=None,
 ) -> xr.Dataset:
-    """``ds`` with ``reps`` more replicates, computed on ``backend`` (cpu, cuda or auto), merged in, as a new dataset.
+    """``ds`` with more replicates merged in, as a new dataset (``gradsweep.extend``).
 
-    With a :class:`gradsweep.checkpoint.Checkpoint` for replicates ``config.reps .. config.reps + reps - 1``,
-    the new replicates' progress is saved as it goes and a saved extend is continued.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A complete gradsweep result (not a shard) of a built-in objective.
+    reps : int
+        Replicates to add: indices ``config.reps .. config.reps + reps - 1``, never drawn before.
+    threads : int, optional
+        numba threads (default: all). Results do not depend on it.
+    progress : bool or None
+        Show a progress bar; None shows it when stderr is a terminal.
+    backend : {"cpu", "cuda", "auto"}
+        Where the new replicates are computed.
+    checkpoint : gradsweep.checkpoint.Checkpoint, optional
+        Save the new replicates' progress as it goes, and continue a saved extend.
+
+    Returns
+    -------
+    xarray.Dataset
+        Equal to one run with all the replicates, up to the order of floating-point additions
+        (1e-12); compared pairs' states are extended too.
     """
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ConfigError(f"--reps must be an integer >= 1, got {reps!r}")

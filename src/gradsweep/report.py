@@ -222,8 +222,25 @@ def _edges(values: np.ndarray) -> np.ndarray:
 
 
 def plot(ds: xr.Dataset, path, *, x: str = "N", dpi: int = 120, ratio: tuple[str, str] | None = None, cost: bool = False, **at):
-    """Write a figure of ``ds`` to ``path`` (PNG, PDF or SVG by suffix): variance against ``x``
-    (:func:`variance_axes`), or with ``ratio=(a, b)`` the heatmap of var[a] / var[b] (:func:`ratio_axes`)."""
+    """Write a figure of a result to a file (``gradsweep.plot``).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A gradsweep result.
+    path : str or pathlib.Path
+        The image file; its suffix picks the format (.png, .pdf, .svg).
+    x : {"N", "k"}
+        What goes along the x axis of a variance figure (:func:`variance_axes`).
+    dpi : int
+        Resolution of a PNG.
+    ratio : (str, str), optional
+        Instead, the heatmap of var[a] / var[b] over (theta, sigma) (:func:`ratio_axes`).
+    cost : bool
+        Multiply each variance by its estimator's cost.
+    **at
+        Values of the other grid axes to hold (``theta=1.0``, ``N=10``; exact), else their first.
+    """
     plt = _pyplot(files_only=True)
     if ratio is not None:
         fig = ratio_axes(ds, a=ratio[0], b=ratio[1], cost=cost, **at)

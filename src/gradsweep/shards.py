@@ -20,7 +20,23 @@ from .dataset import build_dataset, config_of, state_of, verify
 
 
 def merge_shards(shards: list[xr.Dataset]) -> xr.Dataset:
-    """One result from the complete set of shards of a sweep."""
+    """One result from the complete set of shards of a sweep (``gradsweep.merge``).
+
+    Parameters
+    ----------
+    shards : list of xarray.Dataset
+        Every shard ``i/n`` of one config, once each, in any order.
+
+    Returns
+    -------
+    xarray.Dataset
+        The result, bit-identical to running the sweep in one go.
+
+    Raises
+    ------
+    gradsweep.ConfigError
+        If a shard is missing, given twice, edited, or from another config or split.
+    """
     if not shards:
         raise ConfigError("no shards to merge")
     seen: dict[int, int] = {}
