@@ -220,3 +220,21 @@ def test_plots_into_an_axes_or_a_new_figure_and_show_selects_exactly(tmp_path, s
     for args, words in refused:
         r = runner.invoke(main, ["show", str(path), *args])
         assert r.exit_code == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+
+
+def test_calibrate_counts_coverage_of_a_users_config(tmp_path):
+    """The command runs the config once per seed and counts, per interval and wrt, the cells whose interval
+    holds the exact value; a common-random-numbers config (cells not independent) is refused."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('objective = { name = "cos", k = 1.5 }\nN = [3]\ntheta = [0.5, -1.0]\nsigma = [0.8]\nreps = 40\n')
+    r = CliRunner().invoke(main, ["calibrate", str(cfg), "--seeds", "30", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "interval,wrt,covered,trials,rate,se,correlation" and len(lines) == 1 + 3 * 2
+    want = coverage(Config.from_toml(cfg), range(30))
+    for line, c in zip(lines[1:], want, strict=True):
+        what, wrt, covered, trials = line.split(",")[:4]
+        assert (what, wrt, int(covered), int(trials)) == (c.what, c.wrt, c.covered, 60) and 0 < c.covered <= 60
+    cfg.write_text(cfg.read_text() + "common_random_numbers = true\n")
+    r = CliRunner().invoke(main, ["calibrate", str(cfg), "--seeds", "3"])
+    assert r.exit_code == 2 and "independent cells" in r.stderr

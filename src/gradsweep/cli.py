@@ -418,6 +418,50 @@ def show(result, n, k, theta, sigma, estimator, wrt, reference, level, fmt, max_
 
 
 @main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--seeds", type=click.IntRange(1, None), default=400, show_default=True, help="Runs of the config, seeds 0 .. SEEDS-1.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@_progress
+def calibrate(config, seeds, level, fmt, progress):
+    """How often the intervals cover the exact values: the config run once per seed.
+
+    Every variance interval and the ratio interval of every compared pair, per wrt, over
+    SEEDS x cells independent trials, with the rate's binomial standard error at LEVEL.
+    """
+    import pandas as pd
+
+    from .calibration import coverage
+
+    with user_errors():
+        cfg = Config.from_toml(config)
+        if not cfg.objective.is_builtin:
+            raise ConfigError("calibrate needs exact values: a built-in objective")
+        found = coverage(cfg, range(seeds), level, progress=progress)
+    df = pd.DataFrame(
+        [
+            {
+                "interval": c.what,
+                "wrt": c.wrt,
+                "covered": c.covered,
+                "trials": c.trials,
+                "rate": c.rate,
+                "se": math.sqrt(level * (1 - level) / c.trials),
+                "correlation": c.correlation,
+            }
+            for c in found
+        ]
+    )
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False).rstrip("\n"))
+    elif fmt == "json":
+        click.echo(_json_records(df))
+    else:
+        click.echo(f"nominal level {level:g}; se: the rate's binomial standard error if the level held\n")
+        click.echo(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+@main.command()
 @click.argument("result", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Image file (PNG, PDF, SVG).")
 @click.option("--x", "x", type=click.Choice(["N", "k"]), default="N", show_default=True, help="What goes along the x axis.")
