@@ -47,7 +47,8 @@ def dwavy(x):
 def test_every_kernel_compiles_to_ptx_for_sm_90(spec, estimators):
     """numba's typing and lowering and NVVM run for real: any compile error of a real launch shows here."""
     objective = Objective("wavy", f=wavy, df=dwavy) if spec == "user" else make_objective(spec)
-    texts = gpu.ptx(objective, cc=(9, 0), estimators=estimators)
+    compare = tuple((estimators[0], e) for e in estimators[1:])  # the default compare = "first": the pairs' outputs too
+    texts = gpu.ptx(objective, cc=(9, 0), estimators=estimators, compare=compare)
     assert sorted(texts) == ["_chunk_sums", "_chunk_sums_per_thread", "_chunk_sums_shared", "_pair_states", "_unit_states"]
     for name, text in texts.items():
         assert ".target sm_90" in text

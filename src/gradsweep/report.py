@@ -182,7 +182,7 @@ def ratio_axes(ds: xr.Dataset, ax=None, *, a: str, b: str, wrt=None, cost: bool 
     r = variance_ratio(sel, a, b, level)
     if cost:
         r = r * (float(_cost(sel).sel(estimator=a)) / float(_cost(sel).sel(estimator=b)))
-    values = r["ratio"].where(r["ratio"] > 0)
+    values = r["ratio"].where((r["ratio"] > 0) & np.isfinite(r["ratio"]))  # a zero variance has no place on a log scale
     if not np.isfinite(values.values).any():
         raise ConfigError(f"nothing to plot: no cell has a positive variance for both {a} and {b}")
     spread = float(np.nanmax(np.abs(np.log10(values.values))))
