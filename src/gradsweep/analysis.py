@@ -50,13 +50,9 @@ def _estimators(ds: xr.Dataset, *names: str) -> None:
 
 
 def _moments(ds: xr.Dataset, name: str) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
-    """n, s^2 and the estimated Var(s^2) of estimator ``name``."""
+    """n, s^2 and the estimated Var(s^2) (the file's ``var_se`` squared) of estimator ``name``."""
     e = ds.sel(estimator=name, drop=True)
-    n = e["count"].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s2 = e["m2"] / (n - 1.0)
-        var_s2 = (e["m4"] / n - (n - 3.0) / (n - 1.0) * s2**2) / n
-    return n, s2, var_s2
+    return e["count"].astype(np.float64), e["var"], e["var_se"] ** 2
 
 
 def _interval(center: xr.DataArray, log_se: xr.DataArray, z: float) -> tuple[xr.DataArray, xr.DataArray]:
@@ -85,12 +81,9 @@ def variance_interval(ds: xr.Dataset, level: float = 0.95) -> xr.Dataset:
         is not positive or has fewer than two replicates. Method: the module docstring.
     """
     z = _z(level)
-    n = ds["count"].astype(np.float64)
-    var = ds["m2"] / (n - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        var_s2 = (ds["m4"] / n - (n - 3.0) / (n - 1.0) * var**2) / n
-        log_se = np.sqrt(var_s2.clip(min=0.0)) / var
-    lower, upper = _interval(ds["var"], log_se.where(n >= 2), z)
+        log_se = ds["var_se"] / ds["var"]  # var_se: the standard error of var, from the fourth moment (welford.finish)
+    lower, upper = _interval(ds["var"], log_se, z)
     return _result({"var": ds["var"], "lower": lower, "upper": upper}, level, "variance of the N-sample estimate")
 
 
@@ -154,6 +147,15 @@ def variance_ratio(ds: xr.Dataset, a: str, b: str, level: float = 0.95) -> xr.Da
     return _result({"ratio": ratio, "lower": lower, "upper": upper}, level, f"var[{a}] / var[{b}]")
 
 
+def ratios_to(ds: xr.Dataset, reference: str, level: float = 0.95) -> xr.Dataset:
+    """:func:`variance_ratio` of every estimator to ``reference`` (var / var[reference]), over ``estimator`` too."""
+    _estimators(ds, reference)
+    for e in ds["estimator"].values:
+        if e != reference:
+            _pair(ds, reference, str(e))  # refuses, naming the pair to record, before any work
+    return xr.concat([variance_ratio(ds, str(e), reference, level) for e in ds["estimator"].values], dim=ds["estimator"])
+
+
 def efficiency(ds: xr.Dataset, reference: str | None = None, level: float = 0.95) -> xr.Dataset:
     """The work-normalised variance, and the efficiency relative to a reference estimator.
 
@@ -180,20 +182,10 @@ def efficiency(ds: xr.Dataset, reference: str | None = None, level: float = 0.95
     single = variance_interval(ds, level)
     out = {"work_variance": single["var"] * cost, "lower": single["lower"] * cost, "upper": single["upper"] * cost}
     if reference is not None:
-        _estimators(ds, reference)
-        names = [str(e) for e in ds["estimator"].values]
-        missing = [e for e in names if e != reference and not _has_pair(ds, reference, e)]
-        if missing:
-            _pair(ds, reference, missing[0])  # raises, naming the pair to record
-        parts = [variance_ratio(ds, reference, e, level) for e in names]
-        both = xr.concat(parts, dim=ds["estimator"])
+        both = ratios_to(ds, reference, level)  # var / var[reference]: its inverse, lower and upper swapped
         scale = float(ds["cost"].sel(estimator=reference)) / cost
-        out |= {"relative": both["ratio"] * scale, "relative_lower": both["lower"] * scale, "relative_upper": both["upper"] * scale}
+        out |= {"relative": scale / both["ratio"], "relative_lower": scale / both["upper"], "relative_upper": scale / both["lower"]}
     return _result(out, level, "variance x cost per sample")
-
-
-def _has_pair(ds: xr.Dataset, a: str, b: str) -> bool:
-    return "pair" in ds.dims and bool({f"{a}/{b}", f"{b}/{a}"} & {str(p) for p in ds["pair"].values})
 
 
 def _result(variables: dict, level: float, what: str) -> xr.Dataset:

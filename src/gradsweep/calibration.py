@@ -47,7 +47,7 @@ def coverage(config: Config, seeds: Iterable[int], level: float = 0.95, progress
     with progress_bar(len(seeds), progress) as bar:
         for seed in seeds:
             ds = sweep(config.replace(seed=int(seed)))
-            runs.append(ds[[v for v in ("count", "var", "m2", "m4", "pair_m2", "pair_m4", "exact_var") if v in ds]])
+            runs.append(ds[[v for v in ("count", "var", "var_se", "m4", "pair_m2", "pair_m4", "exact_var") if v in ds]])
             bar.update(1)
     ds = xr.concat(runs, dim="seed")  # the intervals of every run at once: xarray's cost is per call, not per cell
     exact = ds["exact_var"]

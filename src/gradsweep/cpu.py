@@ -329,6 +329,7 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         f"{pad}                    r = U(r_lo + q)",
         f"{pad}                    est[eo + r] = est[ea + r] + sign * est[eb2 + r]",
     ]
+    combined = [lay.combined(o) for o in range(len(lay.outputs), lay.n_outputs)]  # (a, sign, b) of each pair's output
     what = ", ".join(f"{e}/{w}" for e, w in lay.outputs)
     what += "".join(f"; {'/'.join(lay.outputs[a])} with {'/'.join(lay.outputs[b])}" for a, b in lay.pairs)
     header = _HEADER.format(what=what)
@@ -356,9 +357,9 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         estimates="\n".join(estimates),
         outputs=lay.n_outputs,
         estimates_count=len(lay.outputs),
-        pair_a=[lay.combined(o)[0] for o in range(len(lay.outputs), lay.n_outputs)],
-        pair_b=[lay.combined(o)[2] for o in range(len(lay.outputs), lay.n_outputs)],
-        pair_sign=[-1.0 if lay.combined(o)[1] == "-" else 1.0 for o in range(len(lay.outputs), lay.n_outputs)],
+        pair_a=[a for a, _, _ in combined],
+        pair_b=[b for _, _, b in combined],
+        pair_sign=[-1.0 if sign == "-" else 1.0 for _, sign, _ in combined],
         bp=BLOCK_PAIRS,
         even=half("e"),
         odd=half("o"),

@@ -157,14 +157,16 @@ def state_of(ds: xr.Dataset) -> np.ndarray:
     flat = [est.reshape(cells, -1, 5)]
     if "pair" in ds.dims:
         count = ds["count"].isel(estimator=0).expand_dims(pair=ds["pair"], combination=ds["combination"]).astype(np.float64)
-        fields = [count, ds["pair_mean"], ds["pair_m2"], ds["pair_m3"], ds["pair_m4"]]
+        fields = [count, *(ds[name] for name in PAIR_STATE)]
         kernel_order = (*dims[:-2], "pair", "wrt", "combination")
         flat.append(np.stack([f.transpose(*kernel_order).values for f in fields], axis=-1).reshape(cells, -1, 5))
     return np.concatenate(flat, axis=1)
 
 
+#: The compared pairs' Welford state variables (their count is ``count``'s).
+PAIR_STATE = ("pair_mean", "pair_m2", "pair_m3", "pair_m4")
 #: The variables a file's checksum covers: its Welford states.
-STATE = ("count", "mean", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4")
+STATE = ("count", "mean", "m2", "m3", "m4", *PAIR_STATE)
 
 
 def checksum(ds: xr.Dataset) -> str:
@@ -218,7 +220,7 @@ def config_of(ds: xr.Dataset, *, allow_shard: bool = False) -> Config:
         raise ConfigError(f"the file's grid or replicate counts do not match its config ({config.reps} replicates per cell)")
     pairs = [pair_label(a, b) for a, b in config.compare]
     has = ds["pair"].values.tolist() if "pair" in ds.dims else []
-    if has != pairs or (pairs and not all(f"pair_{f}" in ds for f in ("mean", "m2", "m3", "m4"))):
+    if has != pairs or (pairs and not all(name in ds for name in PAIR_STATE)):
         raise ConfigError(f"the file's compared pairs ({', '.join(has) or 'none'}) do not match its config ({', '.join(pairs) or 'none'})")
     return config
 
@@ -289,8 +291,8 @@ def build_dataset(
     data["cost"] = (("estimator",), np.array([ESTIMATORS[e].cost for e in config.estimators], dtype=np.int64))
 
     if config.compare:
-        for f in ("mean", "m2", "m3", "m4"):
-            data[f"pair_{f}"] = (pair_dims(dims), pair_state[..., FIELDS.index(f)])
+        for name in PAIR_STATE:
+            data[name] = (pair_dims(dims), pair_state[..., FIELDS.index(name.removeprefix("pair_"))])
         coord_values["pair"] = np.array([pair_label(a, b) for a, b in config.compare], dtype=str)
         coord_values["combination"] = np.array(COMBINATIONS, dtype=str)
 

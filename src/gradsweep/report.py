@@ -7,7 +7,7 @@ import json
 import numpy as np
 import xarray as xr
 
-from .analysis import select, variance_interval, variance_ratio
+from .analysis import ratios_to, select, variance_interval, variance_ratio
 from .config import ConfigError
 from .dataset import dims_in
 
@@ -20,7 +20,7 @@ def frame(ds: xr.Dataset, reference: str | None = None, level: float = 0.95):
     columns = ds[["mean", "mean_se", "true_grad", "var"]].assign(var_lower=interval["lower"], var_upper=interval["upper"])
     columns = columns.assign(exact_var=ds["exact_var"], ratio_to_exact=ds["var"] / ds["exact_var"])
     if reference is not None:
-        ratios = xr.concat([variance_ratio(ds, str(e), reference, level) for e in ds["estimator"].values], dim=ds["estimator"])
+        ratios = ratios_to(ds, reference, level)
         columns = columns.assign(ratio=ratios["ratio"], ratio_lower=ratios["lower"], ratio_upper=ratios["upper"])
     df = columns.drop_vars([c for c in columns.coords if c not in columns.dims]).to_dataframe()
     return df.reorder_levels(list(dims_in(ds))).sort_index(level=["N"], sort_remaining=False)

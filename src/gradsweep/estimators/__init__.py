@@ -105,8 +105,8 @@ def layout(estimators: tuple[str, ...], wrt: tuple[str, ...], compare: tuple[tup
     """The :class:`Layout` of the outputs of ``estimators`` x ``wrt`` (estimator-major) and the ``compare`` pairs."""
     sums: list[Callable] = []
     output_sums, finishes, variates = [], [], set()
-    pairs = tuple(outputs(estimators, wrt))
-    for e, w in pairs:
+    names = tuple(outputs(estimators, wrt))
+    for e, w in names:
         out = ESTIMATORS[e].outputs[w]
         for q in out.sums:
             if q not in sums:
@@ -115,7 +115,7 @@ def layout(estimators: tuple[str, ...], wrt: tuple[str, ...], compare: tuple[tup
         finishes.append(out.finish)
         variates |= out.variates
     compared = pair_outputs(estimators, wrt, compare)
-    return Layout(pairs, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates), compared)
+    return Layout(names, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates), compared)
 
 
 __all__ = [
