@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo survey calibration test bench bench-gpu gpu-static lint clean clean-cache
+.PHONY: demo survey dim calibration test bench bench-gpu gpu-static lint clean clean-cache
 
 BASE := $(VENV)/.installed-base
 
@@ -31,6 +31,11 @@ survey: $(BASE)
 		$(VENV)/bin/gradsweep run examples/survey_$$f.toml -o results/survey_$$f.nc --overwrite && \
 		$(VENV)/bin/gradsweep plot results/survey_$$f.nc -o results/survey_$$f.png --x k --overwrite || exit 1; \
 	done
+
+# Variance against the dimension of x for the whole family (examples/dim_cos.toml), then its plot.
+dim: $(BASE)
+	$(VENV)/bin/gradsweep run examples/dim_cos.toml -o results/dim_cos.nc --overwrite
+	$(VENV)/bin/gradsweep plot results/dim_cos.nc -o results/dim_cos.png --x dim --overwrite
 
 # How often the 95% intervals cover the exact values (results/CALIBRATION.md); about 5 minutes on 2 cores.
 calibration: $(BASE)

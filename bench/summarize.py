@@ -21,7 +21,8 @@ print("| group | benchmark | samples | best time (s) | samples/s | threads | not
 print("|---|---|---:|---:|---:|---:|---|")
 for b in data["benchmarks"]:
     x = b["extra_info"]
-    shown = {k: v for k, v in x.items() if k.startswith(("ratio", "reference")) or k.endswith("_mb") or k == "device"}
+    noted = ("device", "coordinates_per_s", "work_growth")
+    shown = {k: v for k, v in x.items() if k.startswith(("ratio", "reference")) or k.endswith("_mb") or k in noted}
     notes = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in shown.items())
     rate = x.get("samples_per_s", 0)
     row = [b["group"], b["name"], f"{x.get('samples', 0):.3g}", f"{b['stats']['min']:.3f}", f"{rate:.3g}", str(x.get("threads", "")), notes]

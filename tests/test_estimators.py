@@ -51,8 +51,9 @@ def test_a_subset_computes_the_same_numbers_as_the_whole_family():
 
 def test_leave_one_out_keeps_its_digits_at_a_large_offset():
     """f = 1e8 + x^2 against f = x^2 on the same random numbers: the baselines remove the offset exactly
-    in exact arithmetic, and the per-cell shift by f(theta) keeps it from eating the digits in floating point."""
-    cfg = dict(estimators=["score_loo", "score_batch_baseline", "mvd"], N=[2, 50], theta=[0.5], sigma=[1.0], reps=400, seed=5)
+    in exact arithmetic, and the per-cell shift by f(theta) keeps it from eating the digits in floating point;
+    in 4 dimensions too (4e8 in all), where each coordinate's term is shifted by its own g(theta)."""
+    cfg = dict(estimators=["score_loo", "score_batch_baseline", "mvd"], N=[2, 50], theta=[0.5], sigma=[1.0], reps=400, seed=5, dim=[1, 4])
     plain = gradsweep.sweep(objective=Objective("x2", f=_square), **cfg)  # f alone: the measure-valued estimator needs no more
     offset = gradsweep.sweep(objective=Objective("x2_offset", f=_square_offset), **cfg)
     loo = ["score_loo", "score_batch_baseline"]
@@ -125,8 +126,11 @@ def _d2square(x):
 
 def test_a_user_objective_runs_the_same_estimator_code_as_the_builtin():
     """x^2 given as a user objective (f, f', f'') reproduces the built-in square: the user kernels rebind
-    the objective in every helper an estimator calls (score_delta's residual, say)."""
-    cfg = dict(estimators=["score_optimal_baseline", "score_delta", "mvd_uncoupled"], N=[3, 40], theta=[0.5, -1.0], sigma=[0.8], reps=5)
+    the objective in every helper an estimator calls (score_delta's residual, say, and the sums over the other
+    coordinates of a sweep over dim)."""
+    cfg = dict(
+        estimators=["score_optimal_baseline", "score_delta", "mvd_uncoupled"], N=[3, 40], theta=[0.5, -1.0], sigma=[0.8], reps=5, dim=[1, 3]
+    )
     user = gradsweep.sweep(objective=Objective("x2", f=_square, df=_dsquare, d2f=_d2square), **cfg)
     builtin = gradsweep.sweep(objective="square", **cfg)
     for v in ("mean", "var"):

@@ -38,11 +38,11 @@ def test_extend_equals_one_run_with_all_replicates():
     assert twice.attrs["replicates"] == 50 and len(twice.attrs["history"].splitlines()) == 3
 
 
-def test_extend_along_a_k_axis_equals_one_run():
-    cfg = {**CFG, "objective": {"name": "quadratic", "k": [0.5, -2.0]}}
+def test_extend_along_dim_and_k_axes_equals_one_run():
+    cfg = {**CFG, "objective": {"name": "quadratic", "k": [0.5, -2.0]}, "dim": [1, 3]}
     once = gradsweep.sweep(reps=20, **cfg)
     extended = extend(gradsweep.sweep(reps=7, **cfg), 13)
-    assert extended["mean"].dims == once["mean"].dims and extended.sizes["k"] == 2
+    assert extended["mean"].dims == once["mean"].dims and extended.sizes["k"] == 2 and extended.sizes["dim"] == 2
     assert_same_result(extended, once)
 
 

@@ -32,23 +32,24 @@ def dwavy(x):
 
 
 @pytest.mark.parametrize(
-    ("spec", "estimators"),
+    ("spec", "estimators", "coordinates"),
     [
-        ("square", ("score", "pathwise")),
-        ({"name": "quadratic", "k": 2.0}, ("score", "pathwise")),
-        ({"name": "exp_quadratic", "k": 0.5}, ("score", "pathwise")),
-        ({"name": "cos", "k": 3.0}, ("score", "pathwise")),
-        ("user", ("score", "pathwise")),
-        ({"name": "cos", "k": 3.0}, NAMES),
-        ("user", ("score_loo", "pathwise_antithetic", "mvd", "mvd_uncoupled")),
+        ("square", ("score", "pathwise"), False),
+        ({"name": "quadratic", "k": 2.0}, ("score", "pathwise"), False),
+        ({"name": "exp_quadratic", "k": 0.5}, ("score", "pathwise"), False),
+        ({"name": "cos", "k": 3.0}, ("score", "pathwise"), False),
+        ("user", ("score", "pathwise"), True),
+        ({"name": "cos", "k": 3.0}, NAMES, True),
+        ("user", ("score_loo", "pathwise_antithetic", "mvd", "mvd_uncoupled"), False),
     ],
-    ids=["square", "quadratic", "exp_quadratic", "cos", "user", "cos-all-estimators", "user-family"],
+    ids=["square", "quadratic", "exp_quadratic", "cos", "user-over-dim", "cos-all-estimators-over-dim", "user-family"],
 )
-def test_every_kernel_compiles_to_ptx_for_sm_90(spec, estimators):
-    """numba's typing and lowering and NVVM run for real: any compile error of a real launch shows here."""
+def test_every_kernel_compiles_to_ptx_for_sm_90(spec, estimators, coordinates):
+    """numba's typing and lowering and NVVM run for real: any compile error of a real launch shows here
+    (``coordinates``: the kernels of a sweep over dim, which sum over the other coordinates)."""
     objective = Objective("wavy", f=wavy, df=dwavy) if spec == "user" else make_objective(spec)
     compare = tuple((estimators[0], e) for e in estimators[1:])  # the default compare = "first": the pairs' outputs too
-    texts = gpu.ptx(objective, cc=(9, 0), estimators=estimators, compare=compare)
+    texts = gpu.ptx(objective, cc=(9, 0), estimators=estimators, compare=compare, coordinates=coordinates)
     assert sorted(texts) == ["_chunk_sums", "_chunk_sums_per_thread", "_chunk_sums_shared", "_pair_states", "_unit_states"]
     for name, text in texts.items():
         assert ".target sm_90" in text

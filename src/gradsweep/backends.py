@@ -47,6 +47,7 @@ def units_function(kernels: str):
     raise ConfigError(f"unknown kernels {kernels!r}; choose from {', '.join(KERNELS)}")
 
 
-def outputs_of(config: Config) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """What the kernels compute: (estimators, wrt, compared pairs), the arguments of :func:`gradsweep.estimators.layout`."""
-    return tuple(config.estimators), tuple(config.wrt), tuple(config.compare)
+def outputs_of(config: Config) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], bool]:
+    """What the kernels compute: (estimators, wrt, compared pairs, whether any cell has more than one
+    dimension), the arguments of :func:`gradsweep.estimators.layout`."""
+    return tuple(config.estimators), tuple(config.wrt), tuple(config.compare), bool(config.dim.max() > 1)

@@ -233,8 +233,7 @@ def _duration(seconds: float) -> str:
 
 
 def describe(cfg: Config, est: dict) -> str:
-    axes = (("N", cfg.N), *((("k", cfg.k),) if cfg.k_axis else ()), ("theta", cfg.theta), ("sigma", cfg.sigma))
-    grid = " x ".join(f"{v.size} {name}" for name, v in axes)
+    grid = " x ".join(f"{cfg.axes[name].size} {name}" for name in cfg.dims)
     shared = " (common random numbers: one stream per N)" if cfg.common_random_numbers else ""
     return "\n".join(
         [
@@ -369,6 +368,7 @@ def _selection(ds, **at):
 
 _select_options = [
     click.option("--N", "n", type=Values(float), default=None, help="N values to show (comma-separated; exact)."),
+    click.option("--dim", type=Values(float), default=None, help="dim values to show (exact)."),
     click.option("--k", type=Values(float), default=None, help="k values to show (exact)."),
     click.option("--theta", type=Values(float), default=None, help="theta values to show (exact)."),
     click.option("--sigma", type=Values(float), default=None, help="sigma values to show (exact)."),
@@ -398,7 +398,7 @@ def _json_records(df) -> str:
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--max-rows", type=int, default=200, show_default=True, help="Rows of a table (0: all).")
-def show(result, n, k, theta, sigma, estimator, wrt, reference, level, fmt, max_rows):
+def show(result, n, dim, k, theta, sigma, estimator, wrt, reference, level, fmt, max_rows):
     """Print a result: estimates beside exact values and intervals, as a table, CSV or JSON."""
     import shutil
 
@@ -406,7 +406,7 @@ def show(result, n, k, theta, sigma, estimator, wrt, reference, level, fmt, max_
 
     with user_errors():
         ds = _open(result)
-        ds = _selection(ds, N=n, k=k, theta=theta, sigma=sigma, estimator=estimator, wrt=wrt)
+        ds = _selection(ds, N=n, dim=dim, k=k, theta=theta, sigma=sigma, estimator=estimator, wrt=wrt)
         if reference is not None and reference not in ds["estimator"].values:
             raise ConfigError(f"--reference {reference}: not among the estimators shown ({', '.join(map(str, ds.estimator.values))})")
         if fmt == "table":
@@ -464,17 +464,18 @@ def calibrate(config, seeds, level, fmt, progress):
 @main.command()
 @click.argument("result", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Image file (PNG, PDF, SVG).")
-@click.option("--x", "x", type=click.Choice(["N", "k"]), default="N", show_default=True, help="What goes along the x axis.")
+@click.option("--x", "x", type=click.Choice(["N", "dim", "k"]), default="N", show_default=True, help="What goes along the x axis.")
 @click.option("--ratio", default=None, metavar="A/B", help="Instead: a heatmap of var[A] / var[B] over (theta, sigma).")
 @click.option("--cost", is_flag=True, help="Multiply each variance by its estimator's cost (work-normalised).")
-@click.option("--N", "n", type=int, default=None, help="N to show when x is k (exact; default the first).")
+@click.option("--N", "n", type=int, default=None, help="N to show when x is dim or k (exact; default the first).")
+@click.option("--dim", type=int, default=None, help="dim to show when x is N or k (exact; default the first).")
 @click.option("--k", type=float, default=None, help="k to show when x is N (exact; default the first).")
 @click.option("--theta", type=float, default=None, help="theta to show (exact; default the first).")
 @click.option("--sigma", type=float, default=None, help="sigma to show (exact; default the first).")
 @click.option("--dpi", type=click.IntRange(10, 2400), default=120, show_default=True, help="Resolution of a PNG.")
 @_overwrite
-def plot(result, output, x, ratio, cost, n, k, theta, sigma, dpi, overwrite):
-    """Plot variance against N or k (simulated with 95% intervals, and exact), or a variance ratio heatmap."""
+def plot(result, output, x, ratio, cost, n, dim, k, theta, sigma, dpi, overwrite):
+    """Plot variance against N, dim or k (simulated with 95% intervals, and exact), or a variance ratio heatmap."""
     from . import report
 
     with user_errors():
@@ -488,7 +489,8 @@ def plot(result, output, x, ratio, cost, n, k, theta, sigma, dpi, overwrite):
         ds = _open(result)
         check_writable(output, overwrite)
         free = ("theta", "sigma") if pair else (x,)
-        held = {name: v for name, v in (("N", n), ("k", k), ("theta", theta), ("sigma", sigma)) if v is not None and name not in free}
+        given = {"N": n, "dim": dim, "k": k, "theta": theta, "sigma": sigma}
+        held = {name: v for name, v in given.items() if v is not None and name not in free}
         missing = [name for name in held if name not in ds.dims]
         if missing:
             raise ConfigError(f"--{missing[0]}: this file has no {missing[0]} axis")

@@ -18,6 +18,7 @@ import numpy as np
 
 from .estimators import ESTIMATORS, NAMES, WRT
 from .objectives import Objective, make_objective
+from .philox import MAX_N_COORDINATES
 
 
 class ConfigError(ValueError):
@@ -36,6 +37,7 @@ DEFAULTS = {
     "common_random_numbers": False,
     "streams": 2,
     "compare": "first",
+    "dim": 1,
 }
 #: The stream layouts (see gradsweep.philox): 2 draws small N in replicate pairs; 1, every N within
 #: a replicate, as gradsweep did before the paired layout (files without ``streams`` in their config).
@@ -44,6 +46,8 @@ KEYS = tuple(DEFAULTS)
 #: What ``compare`` may say instead of a list of pairs: every estimator with the first, every pair, none.
 COMPARE_WORDS = ("first", "all", "none")
 MAX_SEED = 2**64
+#: The largest dimension (and, for dim > 1, N) the random stream can address: see gradsweep.philox.
+MAX_DIM = 100_000
 
 
 def _is_number(v) -> bool:
@@ -120,6 +124,20 @@ def _objective_and_k(spec) -> tuple[Objective, np.ndarray, bool]:
     return objective, np.array([objective.k if objective.has_k else math.nan]), False
 
 
+def _dim(spec) -> tuple[np.ndarray, bool]:
+    """The dimensions and whether they are a sweep axis: a whole number, or a list or grid table of them."""
+    values = _grid("dim", spec)
+    if isinstance(spec, Mapping):
+        values = np.unique(np.rint(values))
+    elif np.any(values != np.rint(values)):
+        raise ConfigError(f"dim must be whole numbers, got {values.tolist()}")
+    if np.any(values < 1) or np.any(values > MAX_DIM):
+        bad = values.min() if np.any(values < 1) else values.max()
+        raise ConfigError(f"dim must be from 1 to {MAX_DIM:,}, got {bad:g}")
+    _unique("dim", values)
+    return values.astype(np.int64), not _is_number(spec)
+
+
 def _compare(spec, estimators: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """The pairs of estimators whose joint moments a sweep records (what ``variance_ratio`` needs).
 
@@ -173,6 +191,9 @@ class Config:
     k_axis: bool = False
     #: Pairs of estimators whose replicate estimates' sum and difference are recorded too (:func:`_compare`).
     compare: tuple[tuple[str, str], ...] = ()
+    #: The dimensions of x, one per dim cell; with ``dim_axis`` a dataset dimension, else the one dimension.
+    dim: np.ndarray = field(default_factory=lambda: np.array([1]))
+    dim_axis: bool = False
 
     @classmethod
     def from_dict(cls, values: Mapping | None = None, **kwargs) -> Config:
@@ -232,7 +253,10 @@ class Config:
         if streams not in STREAMS or isinstance(streams, bool):
             raise ConfigError(f"streams must be 1 or 2 (the random stream layout; 2 unless extending an old file), got {streams!r}")
         compare = _compare(merged["compare"], estimators)
-        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams), k, k_axis, compare)
+        dim, dim_axis = _dim(merged["dim"])
+        if dim.max() > 1 and N.max() > MAX_N_COORDINATES:
+            raise ConfigError(f"N must be at most 2**40 when dim > 1 (the random stream's room for coordinates), got {N.max()}")
+        return cls(objective, estimators, wrt, N, theta, sigma, int(reps), int(seed), crn, int(streams), k, k_axis, compare, dim, dim_axis)
 
     @classmethod
     def from_toml(cls, path) -> Config:
@@ -251,9 +275,19 @@ class Config:
         return cls.from_dict(values)
 
     @property
-    def grid_shape(self) -> tuple[int, int, int, int]:
-        """The cells' grid (N, k, theta, sigma); cells are numbered in C order over it."""
-        return (self.N.size, self.k.size, self.theta.size, self.sigma.size)
+    def axes(self) -> dict[str, np.ndarray]:
+        """The cells' grid: each axis's values, in the order cells are numbered (C order): N, dim, k, theta, sigma."""
+        return {"N": self.N, "dim": self.dim, "k": self.k, "theta": self.theta, "sigma": self.sigma}
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The grid's axes that are dataset dimensions (dim and k only where swept)."""
+        return tuple(a for a in self.axes if (a != "dim" or self.dim_axis) and (a != "k" or self.k_axis))
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """The cells' grid (N, dim, k, theta, sigma); cells are numbered in C order over it."""
+        return tuple(v.size for v in self.axes.values())
 
     @property
     def n_cells(self) -> int:
@@ -266,7 +300,7 @@ class Config:
 
     @property
     def total_samples(self) -> int:
-        return int(self.N.sum()) * self.k.size * self.theta.size * self.sigma.size * self.reps
+        return int(self.N.sum()) * self.dim.size * self.k.size * self.theta.size * self.sigma.size * self.reps
 
     def to_dict(self) -> dict:
         """A plain, JSON- and TOML-friendly form that :meth:`from_dict` reads back."""
@@ -282,6 +316,8 @@ class Config:
             "common_random_numbers": self.common_random_numbers,
             "streams": self.streams,
             "compare": [list(pair) for pair in self.compare],
+            # one dimension is left out, so configs (and checkpoint keys) from before the dim key stay the same
+            **({"dim": [int(v) for v in self.dim] if self.dim_axis else int(self.dim[0])} if self.dim_axis or self.dim[0] > 1 else {}),
         }
 
     def replace(self, **changes) -> Config:

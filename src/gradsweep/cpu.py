@@ -36,7 +36,7 @@ import numpy as np
 from . import objectives
 from ._jit import generated_module, rebind_tree, scalar
 from .estimators import DRAWN, VARIATES, Layout, layout
-from .estimators.base import SIGMA, THETA, K
+from .estimators.base import DIM, SIGMA, THETA, K
 from .objectives import USER, Objective
 from .philox import seed_key
 from .plan import Plan, chunk_items, pair_items
@@ -63,7 +63,8 @@ import numpy as np
 from numba import prange
 
 from gradsweep._jit import kernel, scalar
-from gradsweep.philox import fill_maxwell, fill_maxwell_second, fill_normal_pairs, fill_normal_reps, fill_rayleigh
+from gradsweep.philox import fill_coordinate_pairs, fill_coordinate_reps, fill_maxwell, fill_maxwell_second, fill_normal_pairs
+from gradsweep.philox import fill_normal_reps, fill_rayleigh
 from gradsweep.welford import add_pair_powers, add_powers, from_power_sums, mean_of, push
 """
 _OBJECTIVE_IMPORT = "from gradsweep.objectives import derivative, value\n"
@@ -71,6 +72,7 @@ _OBJECTIVE_IMPORT = "from gradsweep.objectives import derivative, value\n"
 _BODY = """
 CODE = {code}
 K = {k_index}  # the objective's parameter k: a cell constant
+DIM = {dim_index}  # the cell's dimension: a cell constant
 CACHED = {cached}
 LANES = {lanes}
 BLOCK = {block}
@@ -87,7 +89,7 @@ STRIDE = 2 * BP + 8  # a cache line more: sums 2 KiB apart would share L1 sets (
 
 
 @scalar(inline="always", cache=CACHED)
-def add_row(j0, count, lanes, base, k, p, eps, w, w2, m, um, e2):
+def add_row(j0, count, lanes, base, k, p, eps, w, w2, m, um, e2{rest_params}):
     for j in range(count):
         i = j0 + j
 {loads}
@@ -95,18 +97,19 @@ def add_row(j0, count, lanes, base, k, p, eps, w, w2, m, um, e2):
 
 
 @scalar(inline="always", cache=CACHED)
-def add_samples(n, lanes, base, k, p, eps, w, w2, m, um, e2):
+def add_samples(n, lanes, base, k, p, eps, w, w2, m, um, e2{rest_params}):
     rows = n // LANES
     for r in range(rows):
-        add_row(r * LANES, LANES, lanes, base, k, p, eps, w, w2, m, um, e2)
-    add_row(rows * LANES, n - rows * LANES, lanes, base, k, p, eps, w, w2, m, um, e2)
+        add_row(r * LANES, LANES, lanes, base, k, p, eps, w, w2, m, um, e2{rest_params})
+    add_row(rows * LANES, n - rows * LANES, lanes, base, k, p, eps, w, w2, m, um, e2{rest_params})
 
 
 @scalar(inline="always", cache=CACHED)
-def add_reps(count, acc, base, k, p, eps, w, w2, m, um, e2):
+def add_reps(count, acc, base, k, p, eps, w, w2, m, um, e2{rest_params}):
     for i in range(count):
 {loads}
 {rep_adds}
+{add_rests}
 
 
 @kernel(cache=CACHED)
@@ -124,6 +127,7 @@ def chunk_sums(k0, k1, item_cell0, item_stream, item_rep, item_start, item_stop,
         for p0 in range(first_pair, end_pair, BLOCK):
             count = min(BLOCK, end_pair - p0)
 {fills}
+{rest_fills}
             # odd N: the last pair's second sample is not a sample
             count_odd = count - 1 if (p0 + count == end_pair and stop % 2 == 1) else count
             for g in range(width):
@@ -187,11 +191,12 @@ def pair_states(k0, k1, item_cell0, item_stream, item_lo, item_hi, item_n, bp, c
                         acc[U(a * STRIDE + h * BP + r)] = 0.0
             for j in range(n):
 {pair_fills}
+{pair_rest_fills}
                 for g in range(width):
                     p = cell_const[cell0 + g]
                     base = U(g * Q * STRIDE)
-                    add_reps(count, acc, base, p[K], p, {even})
-                    add_reps(count, acc, base + U(BP), p[K], p, {odd})
+                    add_reps(count, acc, base, p[K], p, {pair_even})
+                    add_reps(count, acc, base + U(BP), p[K], p, {pair_odd})
             # the block's replicates 2 (b0 + r) + h that lie in lo .. hi - 1, per half h
             e_lo = max(0, (lo - 2 * b0 + 1) // 2)
             e_hi = min(count, (hi - 2 * b0 + 1) // 2)
@@ -282,11 +287,56 @@ def _quantity_names(lay: Layout) -> list[str]:
     return [f"q{i}" for i in range(len(lay.sums))]
 
 
+def _rest_names(lay: Layout) -> list[str]:
+    return [f"rho{i}" for i in range(len(lay.rests))]
+
+
+def _rest_lines(lay: Layout, paired: bool) -> list[str]:
+    """Sum, per cell, each rest function over the other coordinates of a block's samples (coordinates 1 ..
+    dim - 1 in order, so the sums do not depend on the group), into rest arrays of ``width`` rows."""
+    if not lay.rests:
+        return []
+    size, fill = (
+        ("BP", "fill_coordinate_reps(k0, k1, j, b0, count, stream, c, z_e, z_o)")
+        if paired
+        else (
+            "BLOCK",
+            "fill_coordinate_pairs(k0, k1, p0, count, rep, stream, c, z_e, z_o)",
+        )
+    )
+    arrays = ", ".join(f"rest{i}_{h}" for i in range(len(lay.rests)) for h in "eo")
+    zero = [f"    rest{i}_{h}[a] = 0.0" for i in range(len(lay.rests)) for h in "eo"]
+    return [
+        f"for a in range(width * {size}):",
+        *zero,
+        "for c in range(1, dmax):",
+        f"    {fill}",
+        "    for g in range(width):",
+        "        p = cell_const[cell0 + g]",
+        "        if c < p[DIM]:",
+        f"            add_rests(count, U(g * {size}), p[K], p, z_e, z_o, {arrays})",
+    ]
+
+
+def _rest_arrays(lay: Layout, size: str) -> list[str]:
+    """The item's rest arrays, normals of one coordinate and its largest dimension ``dmax``."""
+    if not lay.rests:
+        return []
+    return [
+        *(f"rest{i}_{h} = np.zeros(width * {size})" for i in range(len(lay.rests)) for h in "eo"),
+        f"z_e = np.zeros({size})",
+        f"z_o = np.zeros({size})",
+        "dmax = 1",
+        "for g in range(width):",
+        "    dmax = max(dmax, int(cell_const[cell0 + g, DIM]))",
+    ]
+
+
 def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     """The Python source of the two kernels for ``lay`` and objective ``code``.
 
-    With ``imports`` the quantity and finish functions are imported from their
-    estimator modules; without, the caller supplies ``q0, q1, ...`` (rebound for a user objective).
+    With ``imports`` the quantity, rest and finish functions are imported from their
+    estimator modules; without, the caller supplies ``q0, q1, ...`` and ``rho0, ...`` (rebound for a user objective).
     """
     pad = " " * 8
     used = _drawn(lay.variates)
@@ -294,14 +344,40 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     evaluated = {"fx": f"value({at_x})", "dfx": f"derivative({at_x})"}  # once per sample, for every quantity
     loads = [f"{pad}{v}_ = {v}[i]" if v in used else f"{pad}{v}_ = 0.0" for v in DRAWN]
     loads += [f"{pad}{v}_ = {evaluated[v] if v in lay.variates else '0.0'}" for v in ("fx", "dfx")]
+    loads += [f"{pad}r{i}_ = rest{i}[rb + U(i)]" for i in range(len(lay.rests))]
     args = ", ".join(f"{v}_" for v in VARIATES)
-    adds = [f"{pad}lanes[base + U({t} * LANES) + U(j)] += {q}(CODE, k, p, {args})" for t, q in enumerate(_quantity_names(lay))]
-    rep_adds = [f"{pad}acc[base + U({t} * STRIDE) + U(i)] += {q}(CODE, k, p, {args})" for t, q in enumerate(_quantity_names(lay))]
+    rest_arg = [f"r{i}_" if i >= 0 else "0.0" for i in lay.sum_rests]
+    calls = [f"{q}(CODE, k, p, {args}, {r})" for q, r in zip(_quantity_names(lay), rest_arg, strict=True)]
+    adds = [f"{pad}lanes[base + U({t} * LANES) + U(j)] += {call}" for t, call in enumerate(calls)]
+    rep_adds = [f"{pad}acc[base + U({t} * STRIDE) + U(i)] += {call}" for t, call in enumerate(calls)]
+    rest_params = "".join(f", rest{i}" for i in range(len(lay.rests)))
+    rest_params = ", rb" + rest_params if lay.rests else ""
+    add_rests = ""
+    if lay.rests:
+        arrays = ", ".join(f"rest{i}_{h}" for i in range(len(lay.rests)) for h in "eo")
+        add_rests = "\n".join(
+            [
+                "",
+                "",
+                '@scalar(inline="always", cache=CACHED)',
+                f"def add_rests(count, rb, k, p, z_e, z_o, {arrays}):",
+                "    for i in range(count):",
+                *(f"        rest{i}_{h}[rb + U(i)] += {rho}(CODE, k, p, z_{h}[i])" for i, rho in enumerate(_rest_names(lay)) for h in "eo"),
+            ]
+        )
     arrays = [f"{pad}{v}_{s} = np.zeros(BLOCK)" for v in DRAWN if v in used or v == "eps" for s in ("e", "o")]
+    arrays += [f"{pad}{line}" for line in _rest_arrays(lay, "BLOCK")]
     pair_arrays = [f"{pad}{v}_{s} = np.zeros(BP)" for v in DRAWN if v in used or v == "eps" for s in ("e", "o")]
+    pair_arrays += [f"{pad}{line}" for line in _rest_arrays(lay, "BP")]
     fills = [f"{pad}    {line}" for line in _fill_lines(lay.variates, paired=False)]
     pair_fills = [f"{pad}        {line}" for line in _fill_lines(lay.variates, paired=True)]
-    half = lambda s: ", ".join(f"{v}_{s}" if v in used else f"eps_{s}" for v in DRAWN)  # noqa: E731
+    rest_fills = [f"{pad}    {line}" for line in _rest_lines(lay, paired=False)]
+    pair_rest_fills = [f"{pad}        {line}" for line in _rest_lines(lay, paired=True)]
+
+    def half(s: str, size: str) -> str:
+        drawn = ", ".join(f"{v}_{s}" if v in used else f"eps_{s}" for v in DRAWN)
+        return drawn + (f", U(g * {size})" + "".join(f", rest{i}_{s}" for i in range(len(lay.rests))) if lay.rests else "")
+
     # A pair's outputs add or subtract the estimators' finished estimates, in one loop over the pairs'
     # outputs (PAIR_A, PAIR_B, PAIR_SIGN): code per output would compile 30 s longer for all ten estimators.
     pushes = [f"{pad}        x[{o}] = {lay.estimate(o, lambda t: f's[{t}]')}" for o in range(len(lay.outputs))]
@@ -332,17 +408,17 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     combined = [lay.combined(o) for o in range(len(lay.outputs), lay.n_outputs)]  # (a, sign, b) of each pair's output
     what = ", ".join(f"{e}/{w}" for e, w in lay.outputs)
     what += "".join(f"; {'/'.join(lay.outputs[a])} with {'/'.join(lay.outputs[b])}" for a, b in lay.pairs)
+    what += "; in dim dimensions" if lay.rests else ""
     header = _HEADER.format(what=what)
     if imports:
         header += _OBJECTIVE_IMPORT
-        header += "".join(
-            f"from {q.py_func.__module__} import {q.py_func.__name__} as {name}\n"
-            for q, name in zip(lay.sums, _quantity_names(lay), strict=True)
-        )
+        functions = [*zip(lay.sums, _quantity_names(lay), strict=True), *zip(lay.rests, _rest_names(lay), strict=True)]
+        header += "".join(f"from {q.py_func.__module__} import {q.py_func.__name__} as {name}\n" for q, name in functions)
     header += "".join(f"from {f.py_func.__module__} import {f.py_func.__name__} as fin{o}\n" for o, f in enumerate(lay.finishes))
     return header + _BODY.format(
         code=code,
         k_index=K,
+        dim_index=DIM,
         cached=cached,
         lanes=LANES,
         block=BLOCK,
@@ -350,10 +426,14 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         loads="\n".join(loads),
         adds="\n".join(adds),
         rep_adds="\n".join(rep_adds),
+        rest_params=rest_params,
+        add_rests=add_rests,
         arrays="\n".join(arrays),
         pair_arrays="\n".join(pair_arrays),
         fills="\n".join(fills),
         pair_fills="\n".join(pair_fills),
+        rest_fills="\n".join(rest_fills),
+        pair_rest_fills="\n".join(pair_rest_fills),
         estimates="\n".join(estimates),
         outputs=lay.n_outputs,
         estimates_count=len(lay.outputs),
@@ -361,8 +441,10 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         pair_b=[b for _, _, b in combined],
         pair_sign=[-1.0 if sign == "-" else 1.0 for _, sign, _ in combined],
         bp=BLOCK_PAIRS,
-        even=half("e"),
-        odd=half("o"),
+        even=half("e", "BLOCK"),
+        odd=half("o", "BLOCK"),
+        pair_even=half("e", "BP"),
+        pair_odd=half("o", "BP"),
         pushes="\n".join(pushes),
     )
 
@@ -377,17 +459,17 @@ _kernels: dict = {}
 def kernels(objective: Objective, lay: Layout):
     """The compiled (chunk_sums, unit_states, pair_states) for ``objective`` and the layout's outputs (built once per process)."""
     if objective.is_builtin:
-        key = (objective.code, lay.outputs, lay.pairs)
+        key = (objective.code, lay.outputs, lay.pairs, lay.rests)
         if key not in _kernels:
             module = generated_module("cpu", source(lay, objective.code, cached=True))
             _kernels[key] = (module.chunk_sums, module.unit_states, module.pair_states)
         return _kernels[key]
-    key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs, lay.pairs)
+    key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs, lay.pairs, lay.rests)
     if key not in _kernels:  # keep the functions alive with the kernels
         helpers = objectives.user_helpers(objective, lambda f: scalar(f, cache=False), _jitted)
         compiled = lambda f: scalar(f, cache=False, inline="always")  # noqa: E731
-        quantities = zip(_quantity_names(lay), lay.sums, strict=True)
-        namespace = {name: compiled(rebind_tree(q, compiled, **helpers)) for name, q in quantities}
+        functions = [*zip(_quantity_names(lay), lay.sums, strict=True), *zip(_rest_names(lay), lay.rests, strict=True)]
+        namespace = {name: compiled(rebind_tree(q, compiled, **helpers)) for name, q in functions}
         namespace |= {"value": helpers["value"], "derivative": helpers["derivative"]}
         module = generated_module("cpu_user", source(lay, USER, cached=False, imports=False), namespace=namespace)
         _kernels[key] = (module.chunk_sums, module.unit_states, module.pair_states, objective)
@@ -403,7 +485,7 @@ def block_pairs(width: int, n_sums: int) -> int:
 def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``.
 
-    ``outputs`` is (estimators, wrt, compared pairs) (:func:`gradsweep.estimators.layout`); ``cell_const``
+    ``outputs`` is (estimators, wrt, compared pairs, dim > 1) (:func:`gradsweep.estimators.layout`); ``cell_const``
     the (cells, len(CONSTANTS)) constants. Paired units (small N) go to ``pair_states``, the others to
     ``chunk_sums`` and ``unit_states``.
     """

@@ -50,10 +50,15 @@ from .welford import FIELDS, finish
 DIMS = ("N", "theta", "sigma", "estimator", "wrt")
 #: The dimensions of a sweep over the objective's parameter k.
 K_DIMS = ("N", "k", "theta", "sigma", "estimator", "wrt")
+#: Every dimension the statistics may have, in order: ``dim`` and ``k`` where they are swept.
+ALL_DIMS = ("N", "dim", "k", "theta", "sigma", "estimator", "wrt")
+#: The grid's axes (the cells'), in order.
+GRID_AXES = ALL_DIMS[:-2]
 
 _COORD_ATTRS = {
     "N": {"long_name": "samples per gradient estimate", "units": "1"},
     "k": {"long_name": "parameter k of the objective f", "units": "1"},
+    "dim": {"long_name": "dimension of x (f is the sum of the objective over the coordinates; the gradient is the first's)", "units": "1"},
     "theta": {"long_name": "mean of the sampling distribution N(theta, sigma^2)", "units": "1"},
     "sigma": {"long_name": "standard deviation of the sampling distribution N(theta, sigma^2)", "units": "1"},
     "estimator": {"long_name": "gradient estimator", "units": "1"},
@@ -111,19 +116,18 @@ def history_line(action: str = "") -> str:
 
 
 def dims_of(config: Config) -> tuple[str, ...]:
-    """The dimensions of the statistics of a sweep of ``config``: with ``k`` where k is swept."""
-    return K_DIMS if config.k_axis else DIMS
+    """The dimensions of the statistics of a sweep of ``config``: with ``dim`` and ``k`` where they are swept."""
+    return (*config.dims, "estimator", "wrt")
 
 
 def dims_in(ds: xr.Dataset) -> tuple[str, ...]:
     """The dimensions of a result's statistics, as the file has them."""
-    return K_DIMS if "k" in ds.dims else DIMS
+    return tuple(d for d in ALL_DIMS if d in ds.dims or d not in ("dim", "k"))
 
 
 def shape_of(config: Config) -> tuple[int, ...]:
     """The statistics' shape, over :func:`dims_of`."""
-    grid = config.grid_shape if config.k_axis else (config.N.size, config.theta.size, config.sigma.size)
-    return (*grid, len(config.estimators), len(config.wrt))
+    return (*(config.axes[d].size for d in config.dims), len(config.estimators), len(config.wrt))
 
 
 def pair_dims(dims: tuple[str, ...]) -> tuple[str, ...]:
@@ -261,6 +265,7 @@ def build_dataset(
 
     coord_values = {
         "N": config.N.astype(np.int64),
+        **({"dim": config.dim} if config.dim_axis else {}),
         **({"k": config.k} if config.k_axis else {}),
         "theta": config.theta,
         "sigma": config.sigma,
@@ -281,13 +286,17 @@ def build_dataset(
     }
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        per_k = [truth.exact(config.objective.at(k), config.N, config.theta, config.sigma, config.estimators, config.wrt) for k in config.k]
-    exact = {name: np.stack([e[name] for e in per_k], axis=0 if name == "true_grad" else 1) for name in per_k[0]}
-    if not config.k_axis:
-        exact = {name: v[0] if name == "true_grad" else v[:, 0] for name, v in exact.items()}
-    data["true_grad"] = ((*dims[1:-2], "wrt"), exact["true_grad"])  # the grid without N
-    data["exact_mean"] = (dims, exact["exact_mean"])
-    data["exact_var"] = (dims, exact["exact_var"])
+        per_cell = [
+            [truth.exact(config.objective.at(k), config.N, config.theta, config.sigma, config.estimators, config.wrt, d) for k in config.k]
+            for d in config.dim
+        ]
+    grad = np.stack([e["true_grad"] for e in per_cell[0]])  # (k, theta, sigma, wrt): the gradient does not depend on dim
+    grad_dims = tuple(d for d in dims[:-2] if d not in ("N", "dim"))
+    data["true_grad"] = ((*grad_dims, "wrt"), grad if config.k_axis else grad[0])
+    for name in ("exact_mean", "exact_var"):
+        v = np.moveaxis(np.array([[e[name] for e in row] for row in per_cell]), 2, 0)  # (N, dim, k, theta, sigma, ...)
+        v = v if config.k_axis else v[:, :, 0]
+        data[name] = (dims, v if config.dim_axis else v[:, 0])
     data["cost"] = (("estimator",), np.array([ESTIMATORS[e].cost for e in config.estimators], dtype=np.int64))
 
     if config.compare:
@@ -325,7 +334,8 @@ def build_dataset(
             if config.streams >= 2
             else "word = replicate, pair j holds samples 2j and 2j+1; "
         )
-        + ("stream = N index, shared by all theta and sigma cells" if config.common_random_numbers else "stream = cell index"),
+        + ("stream = N index, shared by all theta and sigma cells" if config.common_random_numbers else "stream = cell index")
+        + ("; coordinate c >= 1 of a sample: c in bits 8-30 of counter word 1" if config.dim.max() > 1 else ""),
         "common_random_numbers": np.int8(config.common_random_numbers),
         "backend": backend,
         "kernels": kernels,

@@ -174,6 +174,17 @@ class _Device:
             sincos_turn_from=sincos_turn_from,
         )
         self.philox4x32_10 = philox4x32_10
+        # coordinate c of a sample's normal pair, in dim dimensions (philox.coordinate_pair_from)
+        self.coordinate_pair = device(
+            philox.coordinate_pair_from,
+            _box_muller=device(
+                philox._box_muller,
+                philox4x32_10=philox4x32_10,
+                uniform=uniform,
+                log_unit_from=log_unit_from,
+                sincos_turn_from=sincos_turn_from,
+            ),
+        )
         # the measure-valued estimators' extra draw (philox.extra_draw_from) and its transforms
         self.extra_draw = device(philox.extra_draw_from, philox4x32_10=philox4x32_10, uniform=uniform, bits_float=bits_float)
         self.rayleigh = device(philox.rayleigh_from, log_unit_from=log_unit_from)
@@ -540,7 +551,21 @@ def _generated_source(lay: Layout) -> str:
     evaluate = [
         f"    {v} = {f'{helper}({at_x})' if v in lay.variates else '0.0'}" for v, helper in (("fx", "value"), ("dfx", "derivative"))
     ]
-    adds = "\n".join(f"    acc[{t}] += q{t}(CODE, k, p, e, fx, dfx, w, w2, m, um, e2)" for t in range(len(lay.sums)))
+    # in dim dimensions, each rest function summed over the sample's other coordinates, in coordinate order (as on the CPU)
+    rests = [f"    r{i} = 0.0" for i in range(len(lay.rests))]
+    if lay.rests:
+        rests += [
+            f"    for c in range(1, int(p[{base.DIM}])):",
+            "        z0, z1 = coordinate_pair(",
+            "            k0, k1, np.uint64(sample >> 1), np.uint64(rep), np.uint64(stream), np.uint64(c), coefficients",
+            "        )",
+            "        z = z1 if sample & 1 else z0",
+            *(f"        r{i} += rho{i}(CODE, k, p, z)" for i in range(len(lay.rests))),
+        ]
+    rest_arg = [f"r{i}" if i >= 0 else "0.0" for i in lay.sum_rests]
+    adds = "\n".join(
+        [*rests, *(f"    acc[{t}] += q{t}(CODE, k, p, e, fx, dfx, w, w2, m, um, e2, {r})" for t, r in enumerate(rest_arg))]
+    )
     total = lambda t: f"total(sums, first, per_rep, g, {t})"  # noqa: E731
     finishes = [f"    if o == {o}:\n        return {lay.estimate(o, total)}" for o in range(lay.n_outputs)]
     local = [f"    if o == {o}:\n        return {lay.estimate(o, lambda t: f'acc[{t}]')}" for o in range(lay.n_outputs)]
@@ -557,6 +582,8 @@ def _build(objective: Objective, lay: Layout, h: _Device, threads: int) -> Kerne
     cu = _cuda()
     as_device = cu.jit(device=True)
     namespace = {f"q{t}": as_device(rebind_tree(q, as_device, **helpers)) for t, q in enumerate(lay.sums)}
+    namespace |= {f"rho{i}": as_device(rebind_tree(q, as_device, **helpers)) for i, q in enumerate(lay.rests)}
+    namespace |= {"coordinate_pair": h.coordinate_pair}
     namespace |= {f"fin{o}": as_device(rebind_tree(f, as_device)) for o, f in enumerate(lay.finishes)}
     namespace |= {"CODE": objective.code if objective.is_builtin else USER, "extra_draw": h.extra_draw}
     namespace |= {"rayleigh": h.rayleigh, "maxwell": h.maxwell}
@@ -593,7 +620,7 @@ _kernels: dict = {}
 def kernels(objective: Objective, lay: Layout) -> Kernels:
     """The kernels for ``objective`` and the layout's outputs, built once per process."""
     ident = objective.code if objective.is_builtin else (id(objective.f), id(objective.df), id(objective.d2f))
-    key = (ident, lay.outputs, lay.pairs, THREADS)
+    key = (ident, lay.outputs, lay.pairs, lay.rests, THREADS)
     if key not in _kernels:
         # the entry keeps the user's functions alive while their id is the key
         _kernels[key] = (_build(objective, lay, helpers(), THREADS), objective)
@@ -632,7 +659,12 @@ def signatures() -> Kernels:
 
 
 def ptx(
-    objective: Objective, cc: tuple[int, int] = (9, 0), estimators=("score", "pathwise"), wrt=("theta", "sigma"), compare=()
+    objective: Objective,
+    cc: tuple[int, int] = (9, 0),
+    estimators=("score", "pathwise"),
+    wrt=("theta", "sigma"),
+    compare=(),
+    coordinates: bool = False,
 ) -> dict[str, str]:
     """PTX of each kernel for ``objective``, the outputs and compute capability ``cc``, by kernel name (no GPU needed).
 
@@ -641,7 +673,7 @@ def ptx(
     """
     compile_ptx = _cuda().compile_ptx
     with _compile_for(cc):  # fresh device functions, so nothing compiled for cc reaches a real launch
-        built = _build(objective, layout(tuple(estimators), tuple(wrt), tuple(compare)), _Device(), THREADS)
+        built = _build(objective, layout(tuple(estimators), tuple(wrt), tuple(compare), coordinates), _Device(), THREADS)
         sources = (_chunk_sums, _chunk_sums_per_thread, _chunk_sums_shared, _unit_states, _pair_states)
         return {
             src.__name__: compile_ptx(k.py_func, sig, cc=cc, launch_bounds=launch_bounds(src, THREADS))[0]
@@ -659,7 +691,7 @@ def runs(flags: np.ndarray) -> list[tuple[int, int, bool]]:
 def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Plan) -> np.ndarray:
     """Welford states (units x cells-per-group x outputs x 5) of the units of ``plan``, on the GPU.
 
-    ``outputs`` is (estimators, wrt, compared pairs) (:func:`gradsweep.estimators.layout`); ``cell_const``
+    ``outputs`` is (estimators, wrt, compared pairs, dim > 1) (:func:`gradsweep.estimators.layout`); ``cell_const``
     the (cells, len(CONSTANTS)) constants. Paired units (small N) go to ``pair_states``, the others to the
     chunk kernels and ``unit_states``.
     """

@@ -27,6 +27,11 @@ gradsweep's stream layout:
 * the measure-valued estimators' extra draw of a sample is one more block, with
   bit 31 of word 1 set and the sample's index in words 0-1: ``2j + (replicate
   % 2)`` under replicate pairs, ``j`` within a replicate.
+* in ``dim`` dimensions, coordinate ``c`` (0 for the first, whose normals are
+  the ones above) of a sample is drawn like the first with ``c`` in bits 8-30
+  of word 1 (:data:`COORDINATE_SHIFT`): the same pair, replicate word and
+  stream, so cells that share a stream share every coordinate too. Word 1's
+  low bits hold ``pair >> 32``, below 2**8 for N <= :data:`MAX_N_COORDINATES`.
 
 ``log`` and ``sin``/``cos`` come from :mod:`gradsweep.elementary` (branch-free,
 a few ulp; sin/cos of the exact angle ``2 pi u2``). Uniforms take 52 bits from two 32-bit words and are centred on the 2**-52
@@ -62,6 +67,11 @@ PAIRED_N = 1024
 #: ``pair >> 32`` there (below 2**29 for N < 2**62); the per-sample extra draw of the
 #: measure-valued estimators puts ``sample >> 32`` (below 2**30) with bit 31 set.
 _DRAW_EXTRA = np.uint64(1 << 31)
+#: Where a coordinate's index sits in counter word 1 (coordinate c >= 1 of a sample in ``dim`` dimensions).
+COORDINATE_SHIFT = np.uint64(8)
+#: The largest N whose pair index leaves bits 8-30 of word 1 to the coordinate, and the most coordinates.
+MAX_N_COORDINATES = 2**40
+MAX_COORDINATES = 2**23
 _LOW11 = np.uint64(0x7FF)
 _LOW12 = np.uint64(0xFFF)
 _SHIFT11 = np.uint64(11)
@@ -104,12 +114,24 @@ def uniform(lo, hi):
 
 
 @scalar(inline="always")
-def normal_pair_from(k0, k1, pair, rep, stream, coefficients):
-    """:func:`normal_pair` with :data:`gradsweep.elementary.COEFFICIENTS` given (the CUDA kernels pass them in)."""
-    w0, w1, w2, w3 = philox4x32_10(pair & _MASK32, pair >> _SHIFT32, rep, stream, k0, k1)
+def _box_muller(k0, k1, c0, c1, rep, stream, coefficients):
+    w0, w1, w2, w3 = philox4x32_10(c0, c1, rep, stream, k0, k1)
     r = math.sqrt(-2.0 * log_unit_from(uniform(w0, w1), coefficients))
     s, c = sincos_turn_from(uniform(w2, w3), coefficients)
     return r * c, r * s
+
+
+@scalar(inline="always")
+def normal_pair_from(k0, k1, pair, rep, stream, coefficients):
+    """:func:`normal_pair` with :data:`gradsweep.elementary.COEFFICIENTS` given (the CUDA kernels pass them in)."""
+    return _box_muller(k0, k1, pair & _MASK32, pair >> _SHIFT32, rep, stream, coefficients)
+
+
+@scalar(inline="always")
+def coordinate_pair_from(k0, k1, pair, rep, stream, coordinate, coefficients):
+    """The normal pair of coordinate ``coordinate`` (a uint64, 0 gives :func:`normal_pair_from`'s) of the
+    same samples: the coordinate in bits 8-30 of counter word 1 (see the module docstring)."""
+    return _box_muller(k0, k1, pair & _MASK32, (pair >> _SHIFT32) | (coordinate << COORDINATE_SHIFT), rep, stream, coefficients)
 
 
 @scalar(inline="always")
@@ -215,6 +237,22 @@ def fill_normal_reps(k0, k1, pair, first_rep, count, stream, z_even, z_odd):
         z_even[j], z_odd[j] = normal_pair(k0, k1, np.uint64(pair), np.uint64(first_rep + j), stream)
 
 
+@scalar
+def fill_coordinate_pairs(k0, k1, first_pair, count, rep, stream, coordinate, z_even, z_odd):
+    """:func:`fill_normal_pairs` for coordinate ``coordinate`` of the same samples."""
+    c = np.uint64(coordinate)
+    for j in range(count):
+        z_even[j], z_odd[j] = coordinate_pair_from(k0, k1, np.uint64(first_pair + j), np.uint64(rep), stream, c, COEFFICIENTS)
+
+
+@scalar
+def fill_coordinate_reps(k0, k1, pair, first_rep, count, stream, coordinate, z_even, z_odd):
+    """:func:`fill_normal_reps` for coordinate ``coordinate`` of the same samples."""
+    c = np.uint64(coordinate)
+    for j in range(count):
+        z_even[j], z_odd[j] = coordinate_pair_from(k0, k1, np.uint64(pair), np.uint64(first_rep + j), stream, c, COEFFICIENTS)
+
+
 def seed_key(seed: int) -> tuple[np.uint64, np.uint64]:
     """Split a seed in [0, 2**64) into the two 32-bit Philox key words."""
     seed = int(seed)
@@ -275,11 +313,14 @@ def paired(n, streams: int = 2):
     return (np.asarray(n) <= PAIRED_N) & (streams >= 2)
 
 
-def replicate_normals(seed: int, n: int, rep: int, stream: int, streams: int = 2) -> np.ndarray:
-    """The ``n`` standard normals the sweep kernels draw for replicate ``rep`` of ``stream``, in sample order."""
-    if not paired(n, streams):
-        return normals(seed, n, rep=rep, stream=stream)
+def replicate_normals(seed: int, n: int, rep: int, stream: int, streams: int = 2, coordinate: int = 0) -> np.ndarray:
+    """The ``n`` standard normals the sweep kernels draw for replicate ``rep`` of ``stream``, in sample order
+    (of coordinate ``coordinate`` in ``dim`` dimensions: 0 is the first)."""
     k0, k1 = seed_key(seed)
-    z_even, z_odd = np.empty(int(n)), np.empty(int(n))  # pair j of word rep // 2 is sample j of both replicates
-    fill_normal_pairs(k0, k1, 0, int(n), rep // 2, np.uint64(stream), z_even, z_odd)
+    pairs = (int(n) + 1) // 2 if not paired(n, streams) else int(n)
+    z_even, z_odd = np.empty(pairs), np.empty(pairs)
+    word = rep if not paired(n, streams) else rep // 2  # paired: pair j of word rep // 2 is sample j of both replicates
+    fill_coordinate_pairs(k0, k1, 0, pairs, word, np.uint64(stream), coordinate, z_even, z_odd)
+    if not paired(n, streams):
+        return np.stack([z_even, z_odd], axis=1).reshape(-1)[: int(n)]
     return z_odd if rep % 2 else z_even

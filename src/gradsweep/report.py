@@ -9,7 +9,7 @@ import xarray as xr
 
 from .analysis import ratios_to, select, variance_interval, variance_ratio
 from .config import ConfigError
-from .dataset import dims_in
+from .dataset import GRID_AXES, dims_in
 
 
 def frame(ds: xr.Dataset, reference: str | None = None, level: float = 0.95):
@@ -46,7 +46,7 @@ def header(ds: xr.Dataset) -> str:
         attrs.get("title", "gradsweep result"),
         f"replicates: {attrs.get('replicates', '?')}   seed: {attrs.get('seed', '?')}   backend: {attrs.get('backend', '?')}"
         f"   estimators: {', '.join(cfg.get('estimators', []))}   wrt: {', '.join(cfg.get('wrt', []))}",
-        "grid: " + " x ".join(f"{ds.sizes[d]} {d}" for d in ("N", "k", "theta", "sigma") if d in ds.dims),
+        "grid: " + " x ".join(f"{ds.sizes[d]} {d}" for d in GRID_AXES if d in ds.dims),
     ]
     return "\n".join(lines)
 
@@ -57,7 +57,7 @@ def summary(ds: xr.Dataset, max_rows: int | None = 200, **options) -> str:
 
 
 #: The axes a plot can put along x, with their labels.
-X_AXES = {"N": "N (samples per estimate)", "k": "k (parameter of the objective)"}
+X_AXES = {"N": "N (samples per estimate)", "dim": "dim (coordinates of x)", "k": "k (parameter of the objective)"}
 
 
 def _is_log_grid(values: np.ndarray) -> bool:
@@ -82,14 +82,14 @@ def _pyplot(files_only: bool = False):
 def _held(ds: xr.Dataset, free: tuple[str, ...], at: dict) -> tuple[xr.Dataset, list[str]]:
     """``ds`` with every grid axis not in ``free`` held at the value ``at`` gives it (exactly; see
     :func:`gradsweep.analysis.select`) or else at its first value; and the held axes."""
-    held = [d for d in ("N", "k", "theta", "sigma") if d in ds.dims and d not in free]
+    held = [d for d in GRID_AXES if d in ds.dims and d not in free]
     unknown = set(at) - set(held) - set(free) - {"wrt"}
     if unknown:
         raise ConfigError(f"cannot hold {', '.join(sorted(unknown))}: not a grid axis of this plot ({', '.join(held)})")
     bad = {d: v for d, v in at.items() if d != "wrt" and v is not None and not np.isfinite(v)}
     if bad:
         raise ConfigError(f"{', '.join(bad)}: give a finite value to show, got {', '.join(str(v) for v in bad.values())}")
-    ds = ds.sortby([d for d in ("N", "k", "theta", "sigma") if d in ds.dims])  # a config may list a grid unsorted
+    ds = ds.sortby([d for d in GRID_AXES if d in ds.dims])  # a config may list a grid unsorted
     chosen = {d: ds[d].values[0] if at.get(d) is None else at[d] for d in held}
     return select(ds, **chosen), held
 
@@ -116,7 +116,7 @@ def _axes(ax, panels: int):
 
 
 def variance_axes(ds: xr.Dataset, ax=None, *, x: str = "N", wrt=None, cost: bool = False, level: float = 0.95, **at):
-    """Variance of the N-sample estimate against ``x`` ("N" or "k"), one colour per estimator; returns the figure.
+    """Variance of the N-sample estimate against ``x`` ("N", "dim" or "k"), one colour per estimator; returns the figure.
 
     Points are the simulated variances with their ``level`` intervals
     (:func:`gradsweep.analysis.variance_interval`); lines the exact variances; a variance that is zero up
@@ -125,7 +125,7 @@ def variance_axes(ds: xr.Dataset, ax=None, *, x: str = "N", wrt=None, cost: bool
     evaluation. Every other grid axis is held at the value given in ``at`` (``theta=1.0``, ``N=1``,
     ...; a value the file does not hold is an error naming the nearest) or else at its first value.
     Into ``ax`` (one ``wrt``), or a new figure with a panel per wrt and one legend. Log y; log x for N
-    and for a k log grid.
+    and dim, and for a k log grid.
     """
     if x not in X_AXES or x not in ds.dims:
         raise ConfigError(f"cannot plot against {x!r}: the file's grid axes are {', '.join(d for d in X_AXES if d in ds.dims)}")
@@ -150,7 +150,7 @@ def variance_axes(ds: xr.Dataset, ax=None, *, x: str = "N", wrt=None, cost: bool
             exact = cell["exact"].values
             if np.isfinite(exact).any():
                 axis.plot(xs, np.where(exact > zero, exact, np.nan), "-", lw=1.2, color=f"C{i}")
-        if x == "N" or _is_log_grid(xs):
+        if x in ("N", "dim") or _is_log_grid(xs):
             _log_scale(axis, xs)
         axis.set_yscale("log")
         axis.set_xlabel(X_AXES[x])

@@ -16,6 +16,7 @@ from .backends import kernels_for, outputs_of, resolve_backend, units_function
 from .config import Config, ConfigError, parse_shard
 from .dataset import build_dataset
 from .estimators import CONSTANTS
+from .estimators.base import DIM
 from .plan import Plan, make_plan
 from .welford import empty, fold
 
@@ -38,8 +39,10 @@ def numba_threads(threads: int | None):
 
 
 def cell_constants(config: Config) -> np.ndarray:
-    """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, k, theta, sigma)."""
+    """Each cell's constants row (:data:`gradsweep.estimators.CONSTANTS`), cells in C order over (N, dim, k, theta, sigma)."""
     c = np.stack([truth.cell_constants(config.objective.at(k), config.theta, config.sigma, config.estimators) for k in config.k])
+    c = np.repeat(c[None], config.dim.size, axis=0)
+    c[..., DIM] = config.dim.reshape(-1, 1, 1, 1)
     return np.ascontiguousarray(np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]))
 
 

@@ -274,9 +274,10 @@ def _product(factors) -> EpsForm:
     return out
 
 
-def exact(objective: Objective, N, theta, sigma, estimators, wrt) -> dict[str, np.ndarray]:
+def exact(objective: Objective, N, theta, sigma, estimators, wrt, dim: int = 1) -> dict[str, np.ndarray]:
     """Exact values over the grid: ``true_grad`` (theta, sigma, wrt), ``exact_mean`` and ``exact_var``
-    (N, theta, sigma, estimator, wrt). NaN throughout for user objectives (no closed forms)."""
+    (N, theta, sigma, estimator, wrt), in ``dim`` dimensions (f = sum of the objective over the coordinates,
+    the gradient with respect to the first's mean and scale). NaN throughout for user objectives (no closed forms)."""
     shape = (np.size(N), np.size(theta), np.size(sigma), len(estimators), len(wrt))
     if not objective.is_builtin:
         nan = np.full(shape, np.nan)
@@ -285,7 +286,7 @@ def exact(objective: Objective, N, theta, sigma, estimators, wrt) -> dict[str, n
     mean, var = np.empty(shape), np.empty(shape)
     for i, name in enumerate(estimators):
         for j, w in enumerate(wrt):
-            mu, v = ESTIMATORS[name].exact(m, w, N)
+            mu, v = ESTIMATORS[name].exact(m, w, N, int(dim))
             mean[..., i, j] = np.broadcast_to(mu, shape[:3])
             var[..., i, j] = np.maximum(np.broadcast_to(v, shape[:3]), 0.0)  # a zero variance can round below 0
     grad = np.stack([m.grad(w) for w in wrt], axis=-1)
@@ -306,6 +307,7 @@ def cell_constants(objective: Objective, theta, sigma, estimators) -> np.ndarray
     out[..., base.SIGMA] = sg
     out[..., base.INV_SIGMA] = 1.0 / sg
     out[..., base.K] = objective.k if objective.has_k else np.nan
+    out[..., base.DIM] = 1.0
     needed = {c for name in estimators for c in ESTIMATORS[name].constants}
     for index, what in ((base.F0, "f"), (base.DF0, "df"), (base.D2F0, "d2f")):
         if index in needed:

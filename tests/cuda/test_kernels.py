@@ -92,6 +92,21 @@ CASES = {
     "square, the whole family, common random numbers": dict(
         objective="square", estimators="all", N=[3, 21], theta=[-1.0, 2.0], sigma=[1.5], reps=2, seed=9, common_random_numbers=True
     ),
+    # dim swept: the other coordinates' normals drawn per sample (one-cell kernels, replicate pairs at N = 3)
+    "cos over dim, the score family": dict(
+        objective={"name": "cos", "k": 1.1},
+        estimators=["score", "score_mean_baseline", "score_loo", "score_delta", "pathwise", "mvd"],
+        N=[3, 21],
+        theta=[0.5],
+        sigma=[0.7],
+        reps=2,
+        seed=5,
+        dim=[1, 3],
+    ),
+    # a common-random-numbers group of cells of different dimensions: the shared kernel
+    "square over dim, common random numbers": dict(
+        objective="square", N=[3, 21], theta=[-1.0, 2.0], sigma=[1.5], reps=2, seed=9, common_random_numbers=True, dim=[2, 4]
+    ),
     "exp_quadratic, one estimator and wrt": dict(
         objective={"name": "exp_quadratic", "k": 0.3}, estimators=["pathwise"], wrt=["sigma"], N=[65], sigma=[0.5, 2.0], reps=4
     ),

@@ -65,6 +65,9 @@ class Layout:
     outputs (a, b) whose replicate estimates are added and subtracted into outputs of their
     own after the estimators' (a pair's joint fourth moments come from those states: see
     :mod:`gradsweep.analysis`); outputs ``len(outputs) + 2 i`` and ``+ 2 i + 1`` for pair i.
+    ``rests``: for sweeps with more than one dimension, the distinct functions summed over a
+    sample's other coordinates (:class:`Output`'s ``rest``), and ``sum_rests[t]`` the one whose
+    sum sum t reads as ``r`` (-1: none, r = 0).
     """
 
     outputs: tuple[tuple[str, str], ...]
@@ -73,6 +76,8 @@ class Layout:
     finishes: tuple[Callable, ...]
     variates: frozenset[str]
     pairs: tuple[tuple[int, int], ...] = ()
+    rests: tuple[Callable, ...] = ()
+    sum_rests: tuple[int, ...] = ()
 
     @property
     def n_outputs(self) -> int:
@@ -101,21 +106,28 @@ def pair_outputs(estimators, wrt, compare) -> tuple[tuple[int, int], ...]:
 
 
 @functools.cache
-def layout(estimators: tuple[str, ...], wrt: tuple[str, ...], compare: tuple[tuple[str, str], ...] = ()) -> Layout:
-    """The :class:`Layout` of the outputs of ``estimators`` x ``wrt`` (estimator-major) and the ``compare`` pairs."""
+def layout(
+    estimators: tuple[str, ...], wrt: tuple[str, ...], compare: tuple[tuple[str, str], ...] = (), coordinates: bool = False
+) -> Layout:
+    """The :class:`Layout` of the outputs of ``estimators`` x ``wrt`` (estimator-major) and the ``compare`` pairs;
+    with ``coordinates``, the sums over a sample's other coordinates that a sweep over ``dim`` needs."""
     sums: list[Callable] = []
-    output_sums, finishes, variates = [], [], set()
+    output_sums, finishes, variates, rest_of = [], [], set(), {}
     names = tuple(outputs(estimators, wrt))
     for e, w in names:
         out = ESTIMATORS[e].outputs[w]
         for q in out.sums:
             if q not in sums:
                 sums.append(q)
+            if rest_of.setdefault(q, out.rest) is not out.rest:
+                raise ValueError(f"{e}/{w}: a sum shared with another output must sum the same rest over the other coordinates")
         output_sums.append(tuple(sums.index(q) for q in out.sums))
         finishes.append(out.finish)
         variates |= out.variates
     compared = pair_outputs(estimators, wrt, compare)
-    return Layout(names, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates), compared)
+    rests = tuple(dict.fromkeys(rest_of[q] for q in sums if rest_of[q] is not None)) if coordinates else ()
+    sum_rests = tuple(rests.index(rest_of[q]) if rest_of[q] in rests else -1 for q in sums)
+    return Layout(names, tuple(sums), tuple(output_sums), tuple(finishes), frozenset(variates), compared, rests, sum_rests)
 
 
 __all__ = [

@@ -17,16 +17,17 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @scalar(inline="always")
-def uncoupled_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def uncoupled_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     return (value(code, p[THETA] + p[SIGMA] * w, k) - value(code, p[THETA] - p[SIGMA] * w2, k)) * p[INV_SIGMA] * _INV_SQRT_2PI
 
 
 @scalar(inline="always")
-def uncoupled_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def uncoupled_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     return (value(code, p[THETA] + p[SIGMA] * m, k) - value(code, p[THETA] + p[SIGMA] * e2, k)) * p[INV_SIGMA]
 
 
-def exact(m, wrt, n):
+def exact(m, wrt, n, dim):
+    # the other coordinates of dim dimensions do not enter (the two evaluations share them)
     g = m.grad(wrt)
     if wrt == "theta":
         plus, minus = m.f(1.0), m.f(-1.0)

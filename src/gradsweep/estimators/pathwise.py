@@ -8,16 +8,17 @@ from .base import Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def pathwise_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def pathwise_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     return dfx
 
 
 @scalar(inline="always")
-def pathwise_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def pathwise_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     return dfx * eps
 
 
-def exact(m, wrt, n):
+def exact(m, wrt, n, dim):
+    # the other coordinates of dim dimensions do not enter (df/dx_1 = g'(x_1))
     g = m.grad(wrt)
     weight = m.poly([1.0]) if wrt == "theta" else m.poly([0.0, 1.0])
     return g, m.variance(m.df() * weight, g) / as_n(n)

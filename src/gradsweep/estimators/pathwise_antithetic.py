@@ -10,18 +10,19 @@ from .base import SIGMA, THETA, Estimator, Output, as_n, average
 
 
 @scalar(inline="always")
-def antithetic_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def antithetic_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     d = p[SIGMA] * eps
     return 0.5 * (dfx + derivative(code, p[THETA] - d, k))
 
 
 @scalar(inline="always")
-def antithetic_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def antithetic_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     d = p[SIGMA] * eps
     return 0.5 * (dfx - derivative(code, p[THETA] - d, k)) * eps
 
 
-def exact(m, wrt, n):
+def exact(m, wrt, n, dim):
+    # the other coordinates of dim dimensions do not enter (df/dx_1 at x and at the antithetic point)
     g = m.grad(wrt)
     plus, minus = m.df(1.0), m.df(-1.0)
     sign = 1.0 if wrt == "theta" else -1.0

@@ -6,7 +6,7 @@ for), finished with 1/N instead of 1/(N - 1): biased by the factor (N - 1)/N.
 
 from .._jit import scalar
 from .base import F0, Estimator, Output, as_n
-from .score_loo import centred_sum, sums, variance
+from .score_loo import centred_sum, other_shifted, sums, variance
 
 
 @scalar
@@ -14,15 +14,18 @@ def batch_mean(sfs, sf, ss, n, p):
     return centred_sum(sfs, sf, ss, n) * (1.0 / n)
 
 
-def exact(m, wrt, n):
+def exact(m, wrt, n, dim):
     shrink = (as_n(n) - 1.0) / as_n(n)
-    return shrink * m.grad(wrt), shrink * shrink * variance(m, wrt, n)
+    return shrink * m.grad(wrt), shrink * shrink * variance(m, wrt, n, dim)
 
 
 ESTIMATOR = Estimator(
     name="score_batch_baseline",
     description="score-function estimator with the batch mean as baseline: (1/N) sum_i (f_i - mean_j f_j) s_i, biased by (N-1)/N",
-    outputs={w: Output(sums(w), batch_mean, frozenset({"eps", "fx"}), f"(1/N) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")},
+    outputs={
+        w: Output(sums(w), batch_mean, frozenset({"eps", "fx"}), f"(1/N) sum_i (f_i - mean f) s_{w},i", other_shifted)
+        for w in ("theta", "sigma")
+    },
     exact=exact,
     cost=1,
     needs=("f",),

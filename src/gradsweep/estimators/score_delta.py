@@ -8,7 +8,8 @@ variance) for a quadratic f.
 """
 
 from .._jit import scalar
-from .base import D2F0, DF0, F0, INV_SIGMA, SIGMA, Estimator, Output, as_n
+from ..objectives import value
+from .base import D2F0, DF0, F0, INV_SIGMA, SIGMA, THETA, Estimator, Output, with_rest
 
 
 @scalar(inline="always")
@@ -18,13 +19,13 @@ def residual(fx, p, d):
 
 
 @scalar(inline="always")
-def delta_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
-    return residual(fx, p, p[SIGMA] * eps) * eps * p[INV_SIGMA]
+def delta_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
+    return (residual(fx, p, p[SIGMA] * eps) + r) * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def delta_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
-    return residual(fx, p, p[SIGMA] * eps) * (eps * eps - 1.0) * p[INV_SIGMA]
+def delta_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
+    return (residual(fx, p, p[SIGMA] * eps) + r) * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 @scalar
@@ -37,12 +38,19 @@ def plus_sigma_d2f0(s, n, p):
     return s * (1.0 / n) + p[SIGMA] * p[D2F0]
 
 
-def exact(m, wrt, n):
+@scalar(inline="always")
+def other_residual(code, k, p, z):
+    """Another coordinate's g - h (h is separable: each coordinate's own Taylor expansion at theta)."""
+    d = p[SIGMA] * z
+    return residual(value(code, p[THETA] + d, k), p, d)
+
+
+def exact(m, wrt, n, dim):
     g = m.grad(wrt)
     s = m.score(wrt)
     r = m.f() - m.taylor2()
     shift = m.constant("df0") if wrt == "theta" else m.sigma * m.constant("d2f0")
-    return g, m.variance(r * s, g - shift) / as_n(n)
+    return g, with_rest(m, r * s, s, g - shift, dim, r, n)
 
 
 ESTIMATOR = Estimator(
@@ -50,8 +58,14 @@ ESTIMATOR = Estimator(
     description="score-function estimator with the delta-method control variate h (2nd-order Taylor expansion of f at theta): "
     "(f(x) - h(x)) * d/dparam log p(x) + dE[h]/dparam",
     outputs={
-        "theta": Output((delta_theta,), plus_df0, frozenset({"eps", "fx"}), "(f(x) - h(x)) eps / sigma + f'(theta)"),
-        "sigma": Output((delta_sigma,), plus_sigma_d2f0, frozenset({"eps", "fx"}), "(f(x) - h(x)) (eps^2 - 1) / sigma + sigma f''(theta)"),
+        "theta": Output((delta_theta,), plus_df0, frozenset({"eps", "fx"}), "(f(x) - h(x)) eps / sigma + f'(theta)", other_residual),
+        "sigma": Output(
+            (delta_sigma,),
+            plus_sigma_d2f0,
+            frozenset({"eps", "fx"}),
+            "(f(x) - h(x)) (eps^2 - 1) / sigma + sigma f''(theta)",
+            other_residual,
+        ),
     },
     exact=exact,
     cost=1,

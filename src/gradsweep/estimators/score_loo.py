@@ -12,32 +12,39 @@ zeta_1 = Var((f - E f) s) / 4 and zeta_2 = Var(h).
 """
 
 from .._jit import scalar
-from .base import F0, INV_SIGMA, Estimator, Output, as_n
+from ..objectives import value
+from .base import F0, INV_SIGMA, SIGMA, THETA, Estimator, Output, as_n, other_coordinates
 
 
 @scalar(inline="always")
-def shifted_f(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
-    return fx - p[F0]
+def shifted_f(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
+    return fx - p[F0] + r
 
 
 @scalar(inline="always")
-def shifted_f_score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
-    return (fx - p[F0]) * eps * p[INV_SIGMA]
+def shifted_f_score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
+    return (fx - p[F0] + r) * eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def shifted_f_score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
-    return (fx - p[F0]) * (eps * eps - 1.0) * p[INV_SIGMA]
+def shifted_f_score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
+    return (fx - p[F0] + r) * (eps * eps - 1.0) * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def score_theta(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     return eps * p[INV_SIGMA]
 
 
 @scalar(inline="always")
-def score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2):
+def score_sigma(code, k, p, eps, fx, dfx, w, w2, m, um, e2, r):
     return (eps * eps - 1.0) * p[INV_SIGMA]
+
+
+@scalar(inline="always")
+def other_shifted(code, k, p, z):
+    """Another coordinate's term of f, shifted by g(theta) like the first's (the estimate ignores the shift)."""
+    return value(code, p[THETA] + p[SIGMA] * z, k) - p[F0]
 
 
 @scalar
@@ -55,31 +62,36 @@ def sums(wrt):
     return (shifted_f_score_theta if wrt == "theta" else shifted_f_score_sigma, shifted_f, score_theta if wrt == "theta" else score_sigma)
 
 
-def variance(m, wrt, n):
-    """Hoeffding's variance of the leave-one-out U-statistic of N samples."""
+def variance(m, wrt, n, dim):
+    """Hoeffding's variance of the leave-one-out U-statistic of N samples.
+
+    In ``dim`` dimensions f = g(x_1) + r with r independent of x_1; the estimate ignores r's mean, and
+    its variance v adds v E[s^2] to E[f^2 s^2] and v to E[f^2]."""
     g = m.grad(wrt)
     s = m.score(wrt)
     f = m.f()
     mu = m.mean_f()
-    ef2s2 = m.normal(f, f, s, s)
-    efs2 = m.normal(f, s, s)
+    _, v = other_coordinates(m, f, dim)
     es2 = m.normal(s, s)
-    ef2 = m.normal(f, f)
+    ef2s2 = m.normal(f, f, s, s) + v * es2
+    efs2 = m.normal(f, s, s)
+    ef2 = m.normal(f, f) + v
     zeta1 = (ef2s2 - 2.0 * mu * efs2 + mu * mu * es2 - g * g) / 4.0
     zeta2 = (ef2s2 + ef2 * es2 - 2.0 * mu * efs2 + 2.0 * g * g) / 2.0 - g * g
     n = as_n(n)
     return 4.0 * (n - 2.0) / (n * (n - 1.0)) * zeta1 + 2.0 / (n * (n - 1.0)) * zeta2
 
 
-def exact(m, wrt, n):
-    return m.grad(wrt), variance(m, wrt, n)
+def exact(m, wrt, n, dim):
+    return m.grad(wrt), variance(m, wrt, n, dim)
 
 
 ESTIMATOR = Estimator(
     name="score_loo",
     description="score-function estimator with the leave-one-out baseline (RLOO): (1/(N-1)) sum_i (f_i - mean_j f_j) s_i",
     outputs={
-        w: Output(sums(w), leave_one_out, frozenset({"eps", "fx"}), f"(1/(N-1)) sum_i (f_i - mean f) s_{w},i") for w in ("theta", "sigma")
+        w: Output(sums(w), leave_one_out, frozenset({"eps", "fx"}), f"(1/(N-1)) sum_i (f_i - mean f) s_{w},i", other_shifted)
+        for w in ("theta", "sigma")
     },
     exact=exact,
     cost=1,
