@@ -321,7 +321,8 @@ def build_dataset(
     ds = xr.Dataset(variables, coords=coords)
     ds.attrs = {
         "Conventions": "CF-1.10",
-        "title": f"Monte Carlo gradient estimator variance for f(x) = {config.objective.formula}",
+        "title": "Monte Carlo gradient estimator variance for "
+        + (f"f(x) = sum_d g(x_d), g(x) = {config.objective.formula}" if config.dim.max() > 1 else f"f(x) = {config.objective.formula}"),
         "source": f"gradsweep {__version__}",
         "objective": config.objective.formula,
         "config": config.to_json(),
