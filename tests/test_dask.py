@@ -17,9 +17,16 @@ from click.testing import CliRunner
 import gradsweep
 from gradsweep.cli import main
 
-# k is swept: the workers get per-cell k values
+# k and dim are swept: the workers get per-cell k values and dimensions
 CFG = dict(
-    objective={"name": "cos", "k": [1.1, 2.5]}, estimators="all", N=[6, 2000, 70001], theta=[1.0], sigma=[0.7, 1.4], reps=30, seed=13
+    objective={"name": "cos", "k": [1.1, 2.5]},
+    estimators="all",
+    N=[6, 2000, 70001],
+    theta=[1.0],
+    sigma=[0.7, 1.4],
+    reps=30,
+    seed=13,
+    dim=[1, 3],
 )
 
 
@@ -138,7 +145,7 @@ def test_killing_a_worker_mid_run_is_survived_bit_identically(tmp_path, monkeypa
     for v in ("mean", "var", "count", "m2", "m3", "m4", "pair_m2", "pair_m4"):
         np.testing.assert_array_equal(got[v].values, expected[v].values)
     # the bar counts each sample once, although the dead worker's tasks ran again
-    per_n = len(cfg["objective"]["k"]) * len(cfg["theta"]) * len(cfg["sigma"])
+    per_n = len(cfg["dim"]) * len(cfg["objective"]["k"]) * len(cfg["theta"]) * len(cfg["sigma"])
     assert bars[-1].n == bars[-1].total == cfg["reps"] * sum(cfg["N"]) * per_n
 
 

@@ -11,8 +11,17 @@ from gradsweep.config import ConfigError
 from gradsweep.extend import extend
 from gradsweep.shards import merge_shards
 
-# k is swept: shards split the (N, k, theta, sigma) cells
-CFG = dict(objective={"name": "cos", "k": [1.1, 2.5]}, estimators="all", N=[6, 2000], theta=[0.0, 2.0], sigma=[0.7, 1.4], reps=9, seed=13)
+# k and dim are swept: shards split the (N, dim, k, theta, sigma) cells
+CFG = dict(
+    objective={"name": "cos", "k": [1.1, 2.5]},
+    estimators="all",
+    N=[6, 2000],
+    theta=[0.0, 2.0],
+    sigma=[0.7, 1.4],
+    reps=9,
+    seed=13,
+    dim=[1, 3],
+)
 VARS = ("mean", "var", "var_se", "count", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4")  # the compared pair's states too
 
 
@@ -30,7 +39,7 @@ def test_merged_shards_equal_single_run(n, crn):
 def test_shard_leaves_other_cells_empty():
     part = gradsweep.sweep(shard="1/4", **CFG)
     filled = int((part["count"].isel(estimator=0, wrt=0) > 0).sum())
-    assert 0 < filled < 16 and part.attrs["shard"] == "1/4"
+    assert 0 < filled < 32 and part.attrs["shard"] == "1/4"
     with pytest.raises(ConfigError, match="merge the shards first"):
         extend(part, 3)
 
