@@ -217,3 +217,26 @@ def test_a_cold_first_run_says_it_is_compiling(tmp_path):
 def test_python_dash_m_runs_the_command_line():
     done = subprocess.run([sys.executable, "-m", "gradsweep", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Usage: gradsweep" in done.stdout and "run" in done.stdout
+
+
+def test_help_and_version_answer_as_the_full_command_line_does_without_importing_gradsweep():
+    """The entry point (gradsweep_cli) answers --help and --version itself: the same text and status as
+    gradsweep.cli, and neither numba, xarray nor gradsweep imported (they take about a second)."""
+    import click
+
+    import gradsweep_cli
+
+    runner = CliRunner()
+    for args in gradsweep_cli.QUICK:
+        quick = runner.invoke(gradsweep_cli.overview(), args, prog_name="gradsweep")
+        full = runner.invoke(main, args, prog_name="gradsweep")
+        assert (quick.exit_code, quick.output) == (full.exit_code, full.output), args
+    ctx = click.Context(main)
+    listed = {name: " ".join(main.get_command(ctx, name).help.split("\n\n")[0].split()) for name in main.list_commands(ctx)}
+    assert gradsweep_cli.COMMANDS == listed
+    probe = "import sys, gradsweep_cli\ntry:\n    gradsweep_cli.main(['--help'])\nexcept SystemExit as e:\n    code = e.code\n"
+    probe += "print(code, *(m in sys.modules for m in ('gradsweep', 'numba', 'xarray')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "0 False False False"
+    r = subprocess.run([gradsweep_exe(), "show", "no-such.nc"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == "gradsweep: error: cannot read 'no-such.nc': no such file"
