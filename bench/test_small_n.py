@@ -11,6 +11,11 @@ TOTAL samples at every N (N = 1, 2, 10, 100, 1e4, 1e6; reps = TOTAL / N). Record
 
 The whole family at N = 2 (the leave-one-out estimators' smallest N) gets the same two ratios:
 against the family at N = 1e6, and against the family in numpy (:func:`numpy_family`).
+
+These time the workloads as defined, with ``compare = "none"``. The compared pairs a config records by
+default (``compare = "first"``: each estimator with the first) are two more outputs per pair and wrt, most
+felt at small N: ``test_default_pairs`` times the default config at N = 1 and 2 and records its rate over
+the same workload without pairs (``ratio_to_no_pairs``).
 """
 
 import time
@@ -29,8 +34,17 @@ NUMPY_SAMPLES = 10_000_000
 GROUP = "small N, 2e8 samples per N"
 
 
-def config(n: int, estimators) -> dict:
-    return dict(objective="square", estimators=estimators, wrt=["theta", "sigma"], N=[n], theta=[2.0], sigma=[1.0], reps=TOTAL // n)
+def config(n: int, estimators, compare="none") -> dict:
+    return dict(
+        objective="square",
+        estimators=estimators,
+        wrt=["theta", "sigma"],
+        N=[n],
+        theta=[2.0],
+        sigma=[1.0],
+        reps=TOTAL // n,
+        compare=compare,
+    )
 
 
 def numpy_rate(n: int, rounds: int = 3) -> float:
@@ -93,9 +107,9 @@ def _best_large_rate(estimators, name: str, rounds: int = 2) -> float:
     return RATES[name]
 
 
-def _timed(benchmark, n: int, estimators) -> None:
-    gradsweep.sweep(**{**config(n, estimators), "reps": 4})  # compile or load first
-    benchmark.pedantic(gradsweep.sweep, kwargs=config(n, estimators), rounds=3, warmup_rounds=1, iterations=1)
+def _timed(benchmark, n: int, estimators, compare="none") -> None:
+    gradsweep.sweep(**{**config(n, estimators, compare), "reps": 4})  # compile or load first
+    benchmark.pedantic(gradsweep.sweep, kwargs=config(n, estimators, compare), rounds=3, warmup_rounds=1, iterations=1)
 
 
 @pytest.mark.benchmark(group=GROUP)
@@ -124,3 +138,15 @@ def test_whole_family(benchmark, record, n):
         reference = numpy_family(n)
         benchmark.extra_info["reference_numpy_samples_per_s"] = reference
         benchmark.extra_info["ratio_to_numpy"] = rate / reference
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize(("n", "estimators"), [(1, ["score", "pathwise"]), (2, ["score", "pathwise"]), (2, list(NAMES))])
+def test_default_pairs(benchmark, record, n, estimators):
+    """The default config's compared pairs (compare = "first"), against the same sweep without them."""
+    _timed(benchmark, n, estimators, compare="first")
+    rate = record(f"pairs {len(estimators)} N={n}", TOTAL, N=n, estimators=len(estimators))
+    name = f"N={n}" if len(estimators) == 2 else f"family N={n}"
+    if name in RATES:  # timed above in this run
+        benchmark.extra_info["reference_no_pairs_samples_per_s"] = RATES[name]
+        benchmark.extra_info["ratio_to_no_pairs"] = rate / RATES[name]
