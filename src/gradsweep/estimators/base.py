@@ -46,7 +46,7 @@ CONSTANTS = ("theta", "sigma", "inv_sigma", "f0", "df0", "d2f0", "mean_f", "bsta
 #: eps ~ N(0, 1), the sample's normal; w, w2 ~ Rayleigh(1), independent of each other and of eps;
 #: m ~ double-sided Maxwell (pdf m^2 phi(m)) and um = u * m with u ~ U(0, 1) independent of m
 #: (so um ~ N(0, 1)); e2 ~ N(0, 1) independent of m. How they are drawn: gradsweep.philox.
-#: fx, dfx: f(x) and f'(x) at x = theta + sigma eps.
+#: fx, dfx: f(x) and f'(x) at x = theta + sigma eps (in dim dimensions, of coordinate 1: f(x) = fx + the others' r).
 VARIATES = ("eps", "fx", "dfx", "w", "w2", "m", "um", "e2")
 #: The variates drawn into arrays (fx and dfx are computed from eps per cell).
 DRAWN = ("eps", "w", "w2", "m", "um", "e2")
