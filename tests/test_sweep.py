@@ -57,6 +57,27 @@ def test_kernel_matches_plain_numpy_reference(streams):
     assert (ds["count"] == 5).all()
 
 
+def test_read_only_cell_constants_compile_no_second_kernel():
+    """numba types a read-only array apart from a writable one: a sweep of one N (whose constants were a
+    read-only view) and a dask worker (which unpickles them read-only) compiled every kernel twice."""
+    from gradsweep import cpu
+    from gradsweep.backends import outputs_of
+    from gradsweep.config import Config
+    from gradsweep.estimators import layout
+    from gradsweep.sweep import cell_constants, config_plan
+
+    cfg = Config.from_dict(dict(objective={"name": "cos", "k": 1.3}, N=[1030], theta=[0.5], sigma=[0.8], reps=3, seed=99))
+    cells = cell_constants(cfg)
+    assert cells.flags.writeable
+    plan_ = config_plan(cfg)
+    kernels = cpu.kernels(cfg.objective, layout(*outputs_of(cfg)))
+    writable = cpu.compute_units(cfg.objective, cfg.seed, outputs_of(cfg), cells, plan_)
+    compiled = [len(k.signatures) for k in kernels]
+    cells.flags.writeable = False
+    np.testing.assert_array_equal(cpu.compute_units(cfg.objective, cfg.seed, outputs_of(cfg), cells, plan_), writable)
+    assert [len(k.signatures) for k in kernels] == compiled
+
+
 def test_replicates_spanning_several_chunks_and_odd_n():
     n = 2 * plan.CHUNK + 3  # three chunks, the last one odd
     ds = gradsweep.sweep(objective="square", N=[n], theta=[0.3], sigma=[1.1], reps=3, seed=4)

@@ -492,7 +492,9 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
     lay = layout(*outputs)
     chunk_sums, unit_states, pair_states = kernels(objective, lay)
     k0, k1 = seed_key(seed)
-    cell_const = np.ascontiguousarray(cell_const, dtype=np.float64)
+    # writable too: numba compiles a read-only array (a broadcast view, an array a dask worker
+    # unpickled) as another type, a second compile of every kernel (90 s for all ten estimators)
+    cell_const = np.require(cell_const, np.float64, ["C", "W"])
     out = np.empty((plan.size, plan.width, lay.n_outputs, 5))
     is_paired = plan.paired
     if is_paired.any():

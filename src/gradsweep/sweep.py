@@ -43,7 +43,7 @@ def cell_constants(config: Config) -> np.ndarray:
     c = np.stack([truth.cell_constants(config.objective.at(k), config.theta, config.sigma, config.estimators) for k in config.k])
     c = np.repeat(c[None], config.dim.size, axis=0)
     c[..., DIM] = config.dim.reshape(-1, 1, 1, 1)
-    return np.ascontiguousarray(np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]))
+    return np.broadcast_to(c[None], (config.N.size, *c.shape)).reshape(-1, c.shape[-1]).copy()  # a copy: a view of one N is read-only
 
 
 def memory_needed(config: Config) -> int:
