@@ -81,6 +81,48 @@ def test_kill_during_final_write_loses_nothing(tmp_path, monkeypatch):
     assert not checkpoint_path(out).exists()
 
 
+def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch):
+    """Python sees Ctrl-C only between kernel calls: a 4e9-sample replicate (a batch of its own) is cut
+    into calls of at most a batch's samples; and however the items are cut, the bits are the same."""
+    big = plan.make_plan((1, 1), np.array([4_000_000_000]), 0, 1)
+    _, _, start, stop, _ = plan.chunk_items(big)
+    samples = stop - start
+    cut = cpu.calls(samples)
+    assert len(cut) > 100 and cut[0].start == 0 and cut[-1].stop == samples.size
+    assert all(a.stop == b.start for a, b in zip(cut, cut[1:], strict=False))
+    assert max(samples[c].sum() for c in cut) <= plan.BATCH_SAMPLES
+    assert all(c.stop - c.start >= cpu.MIN_CALL_ITEMS for c in cut[:-1])
+
+    cfg = Config.from_dict(
+        {
+            "objective": {"name": "cos", "k": [0.8, 2.0]},
+            "estimators": "all",
+            "N": [3000],
+            "theta": [1.0],
+            "sigma": [0.5, 1.5],
+            "reps": 40,
+            "seed": 17,
+        }
+    )
+    expected = gradsweep.sweep(cfg)
+    real, sizes = cpu.kernels, []
+
+    def recording(*args):
+        chunk_sums, unit_states, pair_states = real(*args)
+
+        def counted(*a):
+            sizes.append(a[2].size)
+            return chunk_sums(*a)
+
+        return counted, unit_states, pair_states
+
+    monkeypatch.setattr(cpu, "kernels", recording)
+    monkeypatch.setattr(cpu, "MIN_CALL_ITEMS", 1)
+    monkeypatch.setattr(plan, "BATCH_SAMPLES", 7000)  # two chunk items of 3000 samples
+    same(gradsweep.sweep(cfg), expected)
+    assert sizes and max(sizes) == 2 and sum(sizes) == 4 * 40  # every item once
+
+
 def test_checkpoint_refusals(tmp_path, monkeypatch):
     cfg_path = _write(tmp_path)
     out = tmp_path / "o.nc"
