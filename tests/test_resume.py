@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import gradsweep
 from gradsweep import checkpoint as checkpoint_module
-from gradsweep import cpu, dataset, plan
+from gradsweep import cpu, dataset, plan, stops
 from gradsweep.checkpoint import Checkpoint, checkpoint_path
 from gradsweep.cli import main
 from gradsweep.config import Config
@@ -121,6 +121,44 @@ def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch)
     monkeypatch.setattr(plan, "BATCH_SAMPLES", 7000)  # two chunk items of 3000 samples
     same(gradsweep.sweep(cfg), expected)
     assert sizes and max(sizes) == 2 and sum(sizes) == 4 * 40  # every item once
+
+
+def test_a_stop_while_kernels_compile_is_held_and_stops_the_run_after_the_compile(tmp_path, monkeypatch, small_batches):
+    """llvmlite runs Python callbacks inside the compiler and drops their exceptions: Ctrl-C there was
+    printed as "ignored" and the run went on to the end. Held instead, it stops the run at the next
+    kernel call's end; the resumed run is the same bits."""
+    cfg = Config.from_toml(_write(tmp_path))
+    expected = gradsweep.sweep(cfg)
+    real, calls = cpu.compute_units, []
+
+    def stopped_while_compiling(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            monkeypatch.setattr(stops, "compiling", lambda: True)
+            try:
+                signal.raise_signal(signal.SIGINT)  # handled here, as in a compiler callback: held, not raised
+            except KeyboardInterrupt:
+                pass  # what llvmlite does with it
+            monkeypatch.setattr(stops, "compiling", lambda: False)
+        return real(*args)
+
+    monkeypatch.setattr(cpu, "compute_units", stopped_while_compiling)
+    out = tmp_path / "o.nc"
+    with pytest.raises(KeyboardInterrupt):
+        gradsweep.sweep(cfg, checkpoint=Checkpoint(out, cfg, resume=False, interval=0))
+    assert len(calls) == 2 and not stops._held  # stopped in the batch the stop came in
+    monkeypatch.setattr(cpu, "compute_units", real)
+    same(gradsweep.sweep(cfg, checkpoint=Checkpoint(out, cfg, resume=True)), expected)
+
+
+def test_outside_a_compile_a_stop_is_raised_at_once_and_handlers_are_restored():
+    before = signal.getsignal(signal.SIGINT)
+    with stops.watching():
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert not stops._held
+        stops.check()  # nothing held: no stop
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_checkpoint_refusals(tmp_path, monkeypatch):

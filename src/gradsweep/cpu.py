@@ -33,7 +33,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import objectives
+from . import objectives, stops
 from . import plan as plan_module
 from ._jit import generated_module, rebind_tree, scalar
 from .estimators import DRAWN, VARIATES, Layout, layout
@@ -532,6 +532,7 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
         cell0, stream = (np.ascontiguousarray(a[item_unit]) for a in (part.cell0, part.stream))
         for c in calls((item_stop - item_start) * plan.width):
             chunk_sums(k0, k1, cell0[c], stream[c], item_rep[c], item_start[c], item_stop[c], cell_const, sums[c])
+            stops.check()
         states = np.empty((part.size, plan.width, lay.n_outputs, 5))
         unit_states(sums, offset, part.nrep, part.n, np.ascontiguousarray(part.cell0), cell_const, states)
         out[~is_paired] = states

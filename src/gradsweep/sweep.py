@@ -11,7 +11,7 @@ import numba
 import numpy as np
 import xarray as xr
 
-from . import truth
+from . import stops, truth
 from .backends import kernels_for, outputs_of, resolve_backend, units_function
 from .config import Config, ConfigError, parse_shard
 from .dataset import build_dataset
@@ -117,7 +117,7 @@ def compute_state(
     done = 0
     if checkpoint is not None:
         done, state = checkpoint.start(state, plan.size)
-    with numba_threads(threads), progress_bar(plan.total(plan.samples), progress) as bar:
+    with numba_threads(threads), stops.watching(), progress_bar(plan.total(plan.samples), progress) as bar:
         bar.update(plan.total(plan.samples[:done]))
         first = True
         for batch in plan.batches(*limits):
@@ -134,6 +134,7 @@ def compute_state(
             bar.update(part.total(part.samples))
             if checkpoint is not None:
                 checkpoint.maybe_save(batch.stop, state)
+            stops.check()
     if checkpoint is not None:
         checkpoint.finish(done, plan.size, state)
     return state
