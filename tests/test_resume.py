@@ -123,7 +123,15 @@ def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch)
     assert sizes and max(sizes) == 2 and sum(sizes) == 4 * 40  # every item once
 
 
-def test_a_stop_while_kernels_compile_is_held_and_stops_the_run_after_the_compile(tmp_path, monkeypatch, small_batches):
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal: a process started in the background inherits it ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_stop_while_kernels_compile_is_held_and_stops_the_run_after_the_compile(tmp_path, monkeypatch, small_batches, ctrl_c):
     """llvmlite runs Python callbacks inside the compiler and drops their exceptions: Ctrl-C there was
     printed as "ignored" and the run went on to the end. Held instead, it stops the run at the next
     kernel call's end; the resumed run is the same bits."""
@@ -151,7 +159,7 @@ def test_a_stop_while_kernels_compile_is_held_and_stops_the_run_after_the_compil
     same(gradsweep.sweep(cfg, checkpoint=Checkpoint(out, cfg, resume=True)), expected)
 
 
-def test_outside_a_compile_a_stop_is_raised_at_once_and_handlers_are_restored():
+def test_outside_a_compile_a_stop_is_raised_at_once_and_handlers_are_restored(ctrl_c):
     before = signal.getsignal(signal.SIGINT)
     with stops.watching():
         with pytest.raises(KeyboardInterrupt):
