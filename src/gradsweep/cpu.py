@@ -136,8 +136,8 @@ def chunk_sums(k0, k1, item_cell0, item_stream, item_rep, item_start, item_stop,
             for g in range(width):
                 p = cell_const[cell0 + g]
                 base = U(g * Q * LANES)
-                add_samples(count, lanes, base, p[K], p, {even})
-                add_samples(count_odd, lanes, base, p[K], p, {odd})
+                for h in range(2):  # the even samples, then the odd: one inlined copy of the quantities (compiles a fifth faster)
+                    add_samples(count if h == 0 else count_odd, lanes, base, p[K], p, {halves})
         for g in range(width):
             for t in range(Q):
                 total = 0.0
@@ -198,8 +198,8 @@ def pair_states(k0, k1, item_cell0, item_stream, item_lo, item_hi, item_n, bp, c
                 for g in range(width):
                     p = cell_const[cell0 + g]
                     base = U(g * Q * STRIDE)
-                    add_reps(count, acc, base, p[K], p, {pair_even})
-                    add_reps(count, acc, base + U(BP), p[K], p, {pair_odd})
+                    for h in range(2):
+                        add_reps(count, acc, base + U(h * BP), p[K], p, {pair_halves})
             # the block's replicates 2 (b0 + r) + h that lie in lo .. hi - 1, per half h
             e_lo = max(0, (lo - 2 * b0 + 1) // 2)
             e_hi = min(count, (hi - 2 * b0 + 1) // 2)
@@ -377,9 +377,11 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
     rest_fills = [f"{pad}    {line}" for line in _rest_lines(lay, paired=False)]
     pair_rest_fills = [f"{pad}        {line}" for line in _rest_lines(lay, paired=True)]
 
-    def half(s: str, size: str) -> str:
-        drawn = ", ".join(f"{v}_{s}" if v in used else f"eps_{s}" for v in DRAWN)
-        return drawn + (f", U(g * {size})" + "".join(f", rest{i}_{s}" for i in range(len(lay.rests))) if lay.rests else "")
+    def halves(size: str) -> str:
+        """The arrays of half ``h`` (even or odd samples, ``x_e`` or ``x_o``) that the add functions read."""
+        half = lambda name: f"({name}_e if h == 0 else {name}_o)"  # noqa: E731
+        drawn = ", ".join(half(v if v in used else "eps") for v in DRAWN)
+        return drawn + (f", U(g * {size})" + "".join(f", {half(f'rest{i}')}" for i in range(len(lay.rests))) if lay.rests else "")
 
     # A pair's outputs add or subtract the estimators' finished estimates, in one loop over the pairs'
     # outputs (PAIR_A, PAIR_B, PAIR_SIGN): code per output would compile 30 s longer for all ten estimators.
@@ -444,10 +446,8 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         pair_b=[b for _, _, b in combined],
         pair_sign=[-1.0 if sign == "-" else 1.0 for _, sign, _ in combined],
         bp=BLOCK_PAIRS,
-        even=half("e", "BLOCK"),
-        odd=half("o", "BLOCK"),
-        pair_even=half("e", "BP"),
-        pair_odd=half("o", "BP"),
+        halves=halves("BLOCK"),
+        pair_halves=halves("BP"),
         pushes="\n".join(pushes),
     )
 
