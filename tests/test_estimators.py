@@ -13,7 +13,8 @@ from gradsweep.config import ConfigError
 from gradsweep.estimators import ESTIMATORS, NAMES, layout
 from gradsweep.objectives import Objective
 
-FAMILY = dict(objective={"name": "cos", "k": 1.5}, estimators="all", theta=[0.3, -1.0], sigma=[0.8], seed=11)
+#: Over dim too: the kernels of the whole family over dim are the ones the dim, shards and dask tests compile
+FAMILY = dict(objective={"name": "cos", "k": 1.5}, estimators="all", theta=[0.3, -1.0], sigma=[0.8], seed=11, dim=[1, 2])
 
 
 def test_all_estimators_bit_identical_across_threads_and_batch_sizes(monkeypatch):

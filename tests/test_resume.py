@@ -22,7 +22,7 @@ from gradsweep.extend import extend
 
 CFG_TEXT = (
     "objective = { name = 'cos', k = [0.8, 2.0] }\nestimators = 'all'\n"
-    "N = [50, 3000]\ntheta = [1.0]\nsigma = [0.5, 1.5]\nreps = 40\nseed = 17\n"
+    "N = [50, 3000]\ntheta = [1.0]\nsigma = [0.5, 1.5]\ndim = [1, 2]\nreps = 40\nseed = 17\n"
 )
 VARS = ("mean", "var", "count", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4")
 
@@ -100,6 +100,7 @@ def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch)
             "N": [3000],
             "theta": [1.0],
             "sigma": [0.5, 1.5],
+            "dim": [1, 2],
             "reps": 40,
             "seed": 17,
         }
@@ -120,7 +121,7 @@ def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch)
     monkeypatch.setattr(cpu, "MIN_CALL_ITEMS", 1)
     monkeypatch.setattr(plan, "BATCH_SAMPLES", 7000)  # two chunk items of 3000 samples
     same(gradsweep.sweep(cfg), expected)
-    assert sizes and max(sizes) == 2 and sum(sizes) == 4 * 40  # every item once
+    assert sizes and max(sizes) == 2 and sum(sizes) == 8 * 40  # every item of the 8 cells once
 
 
 @pytest.fixture
