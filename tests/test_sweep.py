@@ -78,6 +78,29 @@ def test_read_only_cell_constants_compile_no_second_kernel():
     assert [len(k.signatures) for k in kernels] == compiled
 
 
+@pytest.mark.parametrize("where", ["caching off", "kernel folder unwritable"])
+def test_kernels_that_cannot_be_cached_are_built_in_memory(where, monkeypatch, tmp_path):
+    """GRADSWEEP_NUMBA_CACHE=0, or a kernel folder that cannot be made: the generated kernel module runs in
+    memory, where numba refuses any function that asks for its cache ('no locator available')."""
+    import sys
+
+    import numba
+
+    from gradsweep import _jit, cpu
+    from gradsweep.estimators import layout
+
+    if where == "caching off":
+        monkeypatch.setattr(_jit, "CACHE", False)
+    else:
+        (tmp_path / "a file").write_text("")
+        monkeypatch.setenv("GRADSWEEP_KERNEL_DIR", str(tmp_path / "a file" / "kernels"))
+    monkeypatch.setattr(cpu, "_kernels", {})
+    for name in [m for m in sys.modules if m.startswith("gradsweep_kernel_cpu_")]:  # loaded from disk by earlier tests
+        monkeypatch.delitem(sys.modules, name)
+    kernels = cpu.kernels(make_objective("square"), layout(("score", "pathwise"), ("theta",), (), False))
+    assert all(isinstance(k._cache, numba.core.caching.NullCache) for k in kernels)  # defined, not compiled: no cost
+
+
 def test_replicates_spanning_several_chunks_and_odd_n():
     n = 2 * plan.CHUNK + 3  # three chunks, the last one odd
     ds = gradsweep.sweep(objective="square", N=[n], theta=[0.3], sigma=[1.1], reps=3, seed=4)

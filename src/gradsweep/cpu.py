@@ -76,7 +76,7 @@ _BODY = """
 CODE = {code}
 K = {k_index}  # the objective's parameter k: a cell constant
 DIM = {dim_index}  # the cell's dimension: a cell constant
-CACHED = {cached}
+CACHED = "__file__" in globals()  # numba caches only functions of a module on disk; this may run in memory
 LANES = {lanes}
 BLOCK = {block}
 Q = {q}
@@ -335,7 +335,7 @@ def _rest_arrays(lay: Layout, size: str) -> list[str]:
     ]
 
 
-def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
+def source(lay: Layout, code: int, imports: bool = True) -> str:
     """The Python source of the two kernels for ``lay`` and objective ``code``.
 
     With ``imports`` the quantity, rest and finish functions are imported from their
@@ -424,7 +424,6 @@ def source(lay: Layout, code: int, cached: bool, imports: bool = True) -> str:
         code=code,
         k_index=K,
         dim_index=DIM,
-        cached=cached,
         lanes=LANES,
         block=BLOCK,
         q=len(lay.sums),
@@ -464,7 +463,7 @@ def kernels(objective: Objective, lay: Layout):
     if objective.is_builtin:
         key = (objective.code, lay.outputs, lay.pairs, lay.rests)
         if key not in _kernels:
-            module = generated_module("cpu", source(lay, objective.code, cached=True))
+            module = generated_module("cpu", source(lay, objective.code))
             _kernels[key] = (module.chunk_sums, module.unit_states, module.pair_states)
         return _kernels[key]
     key = (id(objective.f), id(objective.df), id(objective.d2f), lay.outputs, lay.pairs, lay.rests)
@@ -474,7 +473,7 @@ def kernels(objective: Objective, lay: Layout):
         functions = [*zip(_quantity_names(lay), lay.sums, strict=True), *zip(_rest_names(lay), lay.rests, strict=True)]
         namespace = {name: compiled(rebind_tree(q, compiled, **helpers)) for name, q in functions}
         namespace |= {"value": helpers["value"], "derivative": helpers["derivative"]}
-        module = generated_module("cpu_user", source(lay, USER, cached=False, imports=False), namespace=namespace)
+        module = generated_module("cpu_user", source(lay, USER, imports=False), namespace=namespace)
         _kernels[key] = (module.chunk_sums, module.unit_states, module.pair_states, objective)
     return _kernels[key][:3]
 
