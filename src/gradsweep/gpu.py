@@ -56,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import os
 import types
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -702,10 +703,14 @@ def compute_units(objective: Objective, seed: int, outputs, cell_const, plan: Pl
     constants = _cuda().to_device(np.ascontiguousarray(cell_const, dtype=np.float64))
     out = np.empty((plan.size, plan.width, n_outputs, 5))
     is_paired = plan.paired
-    if is_paired.any():
-        out[is_paired] = _paired_units(built, key, constants, plan.take(is_paired), n_outputs)
-    if not is_paired.all():
-        out[~is_paired] = _chunked_units(built, key, constants, plan.take(~is_paired), lay)
+    with warnings.catch_warnings():
+        # a small sweep launches a small grid on purpose; numba warns of any grid under 128 blocks
+        # (its message starts with a terminal escape code, hence the leading .*)
+        warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU under-utilization")
+        if is_paired.any():
+            out[is_paired] = _paired_units(built, key, constants, plan.take(is_paired), n_outputs)
+        if not is_paired.all():
+            out[~is_paired] = _chunked_units(built, key, constants, plan.take(~is_paired), lay)
     return out
 
 

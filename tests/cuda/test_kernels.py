@@ -32,6 +32,13 @@ def assert_close_to_cpu(got, expected):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=v)
 
 
+#: The two tests that launch a kernel of their own: one small block on host arrays, as a test harness does.
+harness_launch = pytest.mark.filterwarnings(
+    "ignore:.*Grid size",  # under 128 blocks (numba's messages start with a terminal escape code)
+    "ignore:.*Host array used in CUDA kernel",  # copied to and from the device
+)
+
+
 def _draw(k0, k1, rep, stream, coefficients, pairs, words, z):
     i = cuda.grid(1)
     if i < pairs.size:
@@ -44,6 +51,7 @@ def _draw(k0, k1, rep, stream, coefficients, pairs, words, z):
         z[i, 0], z[i, 1] = normal_pair(k0, k1, p, rep, stream, coefficients)  # noqa: F821
 
 
+@harness_launch
 def test_the_gpu_draws_the_cpu_stream():
     h = gpu.helpers()
     draw = gpu._compile(_draw, cuda=cuda, philox4x32_10=h.philox4x32_10, normal_pair=h.normal_pair)
@@ -146,6 +154,7 @@ def _extra(k0, k1, rep, stream, coefficients, samples, out):
         out[i, 3] = u
 
 
+@harness_launch
 def test_the_gpu_makes_the_cpu_extra_draw():
     """The measure-valued estimators' per-sample block: the same uniforms and sign, bit for bit."""
     h = gpu.helpers()
