@@ -97,7 +97,8 @@ def test_bad_estimator_requests_are_refused(kwargs, message):
 
 def test_the_file_records_cost_exact_mean_and_descriptions(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('objective = "square"\nestimators = "all"\nN = [2, 3]\nreps = 3\ntheta = [0.5]\nsigma = [1.0]\n')
+    # cos at k = 1.5: the all-ten kernels test_sweep compiles too
+    cfg.write_text('estimators = "all"\nN = [2, 3]\nreps = 3\ntheta = [0.5]\nsigma = [1.0]\n[objective]\nname = "cos"\nk = 1.5\n')
     out = tmp_path / "o.nc"
     result = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out)])
     assert result.exit_code == 0, result.output
