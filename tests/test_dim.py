@@ -48,9 +48,9 @@ def test_config_reads_a_dim_number_list_or_grid_and_refuses_bad_ones():
 def test_the_one_dimensional_cells_of_a_dim_sweep_are_a_plain_run_bit_for_bit():
     """Under common random numbers every cell of an N shares its stream, so a dim = [1, 4] sweep's dim = 1 cells
     draw what a one-dimensional run draws, and its kernels (which sum over other coordinates) add nothing to them."""
-    cfg = dict(CFG, objective={"name": "exp_quadratic", "k": 0.7}, estimators=["score", "score_loo", "pathwise"])
-    plain = gradsweep.sweep(**cfg, common_random_numbers=True)
-    swept = gradsweep.sweep(**cfg, common_random_numbers=True, dim=[1, 4])
+    # the whole family: the swept run uses the kernels over dim above, the plain one test_sweep's all-ten cos kernels
+    plain = gradsweep.sweep(**CFG, common_random_numbers=True)
+    swept = gradsweep.sweep(**CFG, common_random_numbers=True, dim=[1, 4])
     assert swept["mean"].dims[:2] == ("N", "dim") and "dim" not in swept["true_grad"].dims
     for name in ("count", "mean", "m2", "m3", "m4", "pair_mean", "pair_m2", "pair_m3", "pair_m4", "exact_var", "exact_mean"):
         np.testing.assert_array_equal(swept[name].sel(dim=1).values, plain[name].values, err_msg=name)
