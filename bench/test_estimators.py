@@ -15,7 +15,7 @@ from conftest import RATES
 from numba import njit, prange
 
 import gradsweep
-from gradsweep import philox
+from gradsweep import cpu, philox
 from gradsweep.estimators import NAMES
 
 SAMPLES = 100_000_000
@@ -66,7 +66,7 @@ def test_each_estimator(benchmark, record, name):
         benchmark.extra_info["ratio_to_score_pathwise"] = RATES["score+pathwise"] / rate
 
 
-BLOCK = 128  # pairs per fill, as the sweep kernels draw them
+BLOCK = cpu.BLOCK  # pairs per fill, as the chunk kernels draw them at N = 1e6
 
 
 @njit(parallel=True)

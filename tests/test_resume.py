@@ -81,7 +81,7 @@ def test_kill_during_final_write_loses_nothing(tmp_path, monkeypatch):
     assert not checkpoint_path(out).exists()
 
 
-def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch):
+def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(tmp_path, monkeypatch):
     """Python sees Ctrl-C only between kernel calls: a 4e9-sample replicate (a batch of its own) is cut
     into calls of at most a batch's samples; and however the items are cut, the bits are the same."""
     big = plan.make_plan((1, 1), np.array([4_000_000_000]), 0, 1)
@@ -93,18 +93,7 @@ def test_a_replicate_larger_than_a_batch_runs_in_short_kernel_calls(monkeypatch)
     assert max(samples[c].sum() for c in cut) <= plan.BATCH_SAMPLES
     assert all(c.stop - c.start >= cpu.MIN_CALL_ITEMS for c in cut[:-1])
 
-    cfg = Config.from_dict(
-        {
-            "objective": {"name": "cos", "k": [0.8, 2.0]},
-            "estimators": "all",
-            "N": [3000],
-            "theta": [1.0],
-            "sigma": [0.5, 1.5],
-            "dim": [1, 2],
-            "reps": 40,
-            "seed": 17,
-        }
-    )
+    cfg = Config.from_toml(_write(tmp_path)).replace(N=[3000])  # chunks only
     expected = gradsweep.sweep(cfg)
     real, sizes = cpu.kernels, []
 
