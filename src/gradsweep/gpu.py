@@ -166,26 +166,18 @@ class _Device:
         sincos_turn_from = device(elementary.sincos_turn_from)
         uniform = device(philox.uniform, bits_float=bits_float)
         philox4x32_10 = device(philox.philox4x32_10, _round=device(philox._round))
-        # normal_pair(k0, k1, pair, rep, stream, coefficients): the kernels pass elementary.COEFFICIENTS in
-        self.normal_pair = device(
-            philox.normal_pair_from,
+        box_muller = device(
+            philox._box_muller,
             philox4x32_10=philox4x32_10,
             uniform=uniform,
             log_unit_from=log_unit_from,
             sincos_turn_from=sincos_turn_from,
         )
+        # normal_pair(k0, k1, pair, rep, stream, coefficients): the kernels pass elementary.COEFFICIENTS in
+        self.normal_pair = device(philox.normal_pair_from, _box_muller=box_muller)
         self.philox4x32_10 = philox4x32_10
         # coordinate c of a sample's normal pair, in dim dimensions (philox.coordinate_pair_from)
-        self.coordinate_pair = device(
-            philox.coordinate_pair_from,
-            _box_muller=device(
-                philox._box_muller,
-                philox4x32_10=philox4x32_10,
-                uniform=uniform,
-                log_unit_from=log_unit_from,
-                sincos_turn_from=sincos_turn_from,
-            ),
-        )
+        self.coordinate_pair = device(philox.coordinate_pair_from, _box_muller=box_muller)
         # the measure-valued estimators' extra draw (philox.extra_draw_from) and its transforms
         self.extra_draw = device(philox.extra_draw_from, philox4x32_10=philox4x32_10, uniform=uniform, bits_float=bits_float)
         self.rayleigh = device(philox.rayleigh_from, log_unit_from=log_unit_from)
