@@ -63,3 +63,19 @@ def test_sincos_of_exact_angle(unit_inputs):
     _sincos_all(np.array([0.0, 0.25, 0.5, 0.75]), s[:4], c[:4])
     np.testing.assert_array_equal(s[:4], [0.0, 1.0, 0.0, -1.0])
     np.testing.assert_array_equal(c[:4], [1.0, 0.0, -1.0, 0.0])
+
+
+def test_sincos_is_periodic_over_the_whole_range():
+    """The reduction is exact up to |u| < 2**49, so u + m for any integer m (negative too) gives the very bits of
+    sin/cos of its fraction: this checks the quadrant taken from the bits of q + 1.5 * 2**52, near its limit too."""
+    v = np.array([0.0, 0.0625, 0.2, 0.25, 0.3, 0.5, 0.6, 0.75, 0.9375, 0.99])  # every quadrant and its edges
+    m = np.array([1.0, 3.0, 2.0**20 + 1, 2.0**40 - 1, 2.0**48, 2.0**49 - 1])
+    m = np.repeat(np.concatenate([m, -m]), v.size)
+    u = m + np.tile(v, m.size // v.size)
+    fraction = u - m  # exact (Sterbenz): what u holds of v at its magnitude
+    s, c, s0, c0 = (np.empty_like(u) for _ in range(4))
+    _sincos_all(u, s, c)
+    _sincos_all(fraction, s0, c0)
+    np.testing.assert_array_equal(s, s0)
+    np.testing.assert_array_equal(c, c0)
+    assert np.unique(np.floor(4 * fraction + 0.5) % 4).size == 4  # every quadrant, at every magnitude

@@ -163,7 +163,8 @@ class _Device:
     def __init__(self):
         float_bits, bits_float = _bitcasts()
         log_unit_from = device(elementary.log_unit_from, float_bits=float_bits, bits_float=bits_float)
-        sincos_turn_from = device(elementary.sincos_turn_from)
+        floor_float = np.floor if simulator() else _cuda().libdevice.floor
+        sincos_turn_from = device(elementary.sincos_turn_from, float_bits=float_bits, bits_float=bits_float, floor_float=floor_float)
         uniform = device(philox.uniform, bits_float=bits_float)
         philox4x32_10 = device(philox.philox4x32_10, _round=device(philox._round))
         box_muller = device(
