@@ -37,7 +37,7 @@ LARGE_N = 1_000_000
 NS = [LARGE_N, 1, 2, 10, 100, 10_000]  # the large N first: the others' reference
 NUMPY_SAMPLES = 10_000_000
 RATIO_ROUNDS = 5
-FAMILY_RATIO_ROUNDS = 3  # a family round takes about 20 s
+FAMILY_RATIO_ROUNDS = 3  # a family round takes about 25 s
 GROUP = "small N, 2e8 samples per N"
 
 
@@ -118,9 +118,9 @@ def _sweep_rate(n: int, estimators, repeats: int = 2) -> float:
 def interleaved_ratios(benchmark, n: int, estimators, numpy_reference, rounds: int = RATIO_ROUNDS) -> None:
     """``ratio_to_large_n`` (for n < LARGE_N) and ``ratio_to_numpy`` into the benchmark's extra_info.
 
-    Per round the sweep at n, at LARGE_N and ``numpy_reference(n)`` are timed back to back, each the best of
-    two runs (numpy's first run after a sweep is slow: its 80 MB arrays come back from the OS); the recorded
-    ratio is the median of the rounds' ratios, the reference rates the best rounds'.
+    Per round the sweep at n and at LARGE_N (each the best of two runs) and ``numpy_reference(n)`` (the best of
+    three: numpy's first run after a sweep is slow, its 80 MB arrays come back from the OS) are timed back to
+    back; the recorded ratio is the median of the rounds' ratios, the reference rates the best rounds'.
     """
     ratios: dict[str, list[float]] = {"ratio_to_large_n": [], "ratio_to_numpy": []}
     references: dict[str, list[float]] = {"reference_large_n_samples_per_s": [], "reference_numpy_samples_per_s": []}
@@ -130,7 +130,7 @@ def interleaved_ratios(benchmark, n: int, estimators, numpy_reference, rounds: i
             large = _sweep_rate(LARGE_N, estimators)
             references["reference_large_n_samples_per_s"].append(large)
             ratios["ratio_to_large_n"].append(rate / large)
-        numpy = numpy_reference(n, rounds=2)
+        numpy = numpy_reference(n, rounds=3)
         references["reference_numpy_samples_per_s"].append(numpy)
         ratios["ratio_to_numpy"].append(rate / numpy)
     for name, values in references.items():
