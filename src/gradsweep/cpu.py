@@ -70,6 +70,13 @@ from gradsweep.philox import fill_coordinate_pairs, fill_coordinate_reps, fill_m
 from gradsweep.philox import fill_normal_reps, fill_rayleigh
 from gradsweep.welford import add_pair_powers, add_powers, from_power_sums, mean_of, push
 """
+# Sample j of a block of replicate pairs into the replicates' sums: add_reps adds (`+=`); set_reps takes
+# the first sample (`=`), so no pass zeroes the sums (7% of N = 1's time).
+_REPS = """@scalar(inline="always", cache=CACHED)
+def {name}(count, acc, base, k, p, eps, w, w2, m, um, e2{rest_params}):
+    for i in range(count):
+{loads}
+{sums}"""
 _OBJECTIVE_IMPORT = "from gradsweep.objectives import derivative, value\n"
 
 _BODY = """
@@ -107,19 +114,16 @@ def add_samples(n, lanes, base, k, p, eps, w, w2, m, um, e2{rest_params}):
     add_row(rows * LANES, n - rows * LANES, lanes, base, k, p, eps, w, w2, m, um, e2{rest_params})
 
 
-@scalar(inline="always", cache=CACHED)
-def set_reps(count, acc, base, k, p, eps, w, w2, m, um, e2{rest_params}):
-    # a block's first sample: its quantities start the sums (no zeroing pass, no reads; 7% of N = 1's time)
-    for i in range(count):
-{loads}
-{rep_sets}
+{rep_functions}
 
 
-@scalar(inline="always", cache=CACHED)
-def add_reps(count, acc, base, k, p, eps, w, w2, m, um, e2{rest_params}):
-    for i in range(count):
+@scalar(cache=CACHED)
+def set_estimates(r_lo, r_hi, est, eb, k, p, eps, w, w2, m, um, e2{rest_params}):
+    # N = 1: a replicate's one sample finishes straight into its estimates (no sums written and read back)
+    for q in range(r_hi - r_lo):
+        i = U(r_lo + q)
 {loads}
-{rep_adds}
+{direct}
 {add_rests}
 
 
@@ -199,6 +203,8 @@ def pair_states(k0, k1, item_cell0, item_stream, item_lo, item_hi, item_n, bp, c
             for j in range(n):
 {pair_fills}
 {pair_rest_fills}
+                if n == 1:
+                    continue  # the one sample's quantities finish straight into the estimates below
                 for g in range(width):
                     p = cell_const[cell0 + g]
                     base = U(g * Q * STRIDE)
@@ -220,7 +226,11 @@ def pair_states(k0, k1, item_cell0, item_stream, item_lo, item_hi, item_n, bp, c
                     eb = U(h * OUTPUTS * BP)
                     r_lo = e_lo if h == 0 else o_lo
                     r_hi = e_hi if h == 0 else o_hi
+                    if n == 1:
+                        set_estimates(r_lo, r_hi, est, eb, p[K], p, {pair_halves})
+                    else:
 {estimates}
+{combine}
                 at = U(g * OUTPUTS * 4 * bp)
                 if b0 == lo // 2:  # the shift: each output's mean over the item's first non-empty half block
                     r_lo = e_lo if h_first == 0 else o_lo
@@ -359,10 +369,17 @@ def source(lay: Layout, code: int, imports: bool = True) -> str:
     rest_arg = [f"r{i}_" if i >= 0 else "0.0" for i in lay.sum_rests]
     calls = [f"{q}(CODE, k, p, {args}, {r})" for q, r in zip(_quantity_names(lay), rest_arg, strict=True)]
     adds = [f"{pad}lanes[base + U({t} * LANES) + U(j)] += {call}" for t, call in enumerate(calls)]
-    rep_adds = [f"{pad}acc[base + U({t} * STRIDE) + U(i)] += {call}" for t, call in enumerate(calls)]
-    rep_sets = [f"{pad}acc[base + U({t} * STRIDE) + U(i)] = {call}" for t, call in enumerate(calls)]
     rest_params = "".join(f", rest{i}" for i in range(len(lay.rests)))
     rest_params = ", rb" + rest_params if lay.rests else ""
+    rep_functions = "\n\n\n".join(
+        _REPS.format(
+            name=name,
+            rest_params=rest_params,
+            loads="\n".join(loads),
+            sums="\n".join(f"{pad}acc[base + U({t} * STRIDE) + U(i)] {op} {call}" for t, call in enumerate(calls)),
+        )
+        for name, op in (("set_reps", "="), ("add_reps", "+="))
+    )
     add_rests = ""
     if lay.rests:
         arrays = ", ".join(f"rest{i}_{h}" for i in range(len(lay.rests)) for h in "eo")
@@ -404,11 +421,13 @@ def source(lay: Layout, code: int, imports: bool = True) -> str:
     for o in range(len(lay.outputs)):
         estimate = lay.estimate(o, lambda t: f"acc[base + U({t} * STRIDE) + r]", n="nf")
         estimates += [
-            f"{pad}            for q in range(r_hi - r_lo):",
-            f"{pad}                r = U(r_lo + q)",
-            f"{pad}                est[eb + U({o} * BP) + r] = {estimate}",
+            f"{pad}                for q in range(r_hi - r_lo):",
+            f"{pad}                    r = U(r_lo + q)",
+            f"{pad}                    est[eb + U({o} * BP) + r] = {estimate}",
         ]
-    estimates += [
+    direct = [f"{pad}s{t} = {call}" for t, call in enumerate(calls)]
+    direct += [f"{pad}est[eb + U({o} * BP) + i] = {lay.estimate(o, lambda t: f's{t}', n='1.0')}" for o in range(len(lay.outputs))]
+    combine = [
         f"{pad}            for d in range(PAIR_A.size):",
         f"{pad}                ea = eb + U(PAIR_A[d] * BP)",
         f"{pad}                eo = eb + U((ESTIMATES + d) * BP)",
@@ -437,8 +456,7 @@ def source(lay: Layout, code: int, imports: bool = True) -> str:
         q=len(lay.sums),
         loads="\n".join(loads),
         adds="\n".join(adds),
-        rep_adds="\n".join(rep_adds),
-        rep_sets="\n".join(rep_sets),
+        rep_functions=rep_functions,
         rest_params=rest_params,
         add_rests=add_rests,
         arrays="\n".join(arrays),
@@ -448,6 +466,8 @@ def source(lay: Layout, code: int, imports: bool = True) -> str:
         rest_fills="\n".join(rest_fills),
         pair_rest_fills="\n".join(pair_rest_fills),
         estimates="\n".join(estimates),
+        combine="\n".join(combine),
+        direct="\n".join(direct),
         outputs=lay.n_outputs,
         estimates_count=len(lay.outputs),
         pair_a=[a for a, _, _ in combined],
