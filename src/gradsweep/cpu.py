@@ -1,6 +1,6 @@
 """The CPU backend: numba ``prange`` kernels, generated from the requested estimators' units.
 
-Two kernels per batch of units:
+Units of N above :data:`gradsweep.philox.PAIRED_N` take two kernels:
 
 1. ``chunk_sums`` — in parallel over chunk items: draw the item's variates a
    block at a time (vectorised fills that stay in L1 cache: the normal pairs,
@@ -13,6 +13,12 @@ Two kernels per batch of units:
    in chunk order, finish them into the replicate's estimate of every output
    (each output's own ``finish``), and push the estimates into the unit's
    Welford states in replicate order.
+
+Units of small N (replicate pairs) take one, ``pair_states``: in parallel over runs of
+replicates, draw sample j of a block of replicate pairs at once and add each replicate's
+quantities into its own lane (the first sample sets the lanes), finish the block's estimates
+(at N = 1 straight from the quantities), and add the powers 1-4 of their deviations from a
+shift into lanes that become one Welford state per run (:func:`gradsweep.welford.from_power_sums`).
 
 No step depends on which thread runs which item, so results are bit-identical
 for any thread count.
