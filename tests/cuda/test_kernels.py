@@ -90,8 +90,9 @@ CASES = {
         common_random_numbers=True,
     ),
     # under the simulator more replicates in a unit than threads in a block: runs of 3 reps per thread, one
-    # thread idle; N = 3 in replicate pairs (conftest), 10 pairs over 8 threads
-    "quadratic, many replicates per unit": dict(objective={"name": "quadratic", "k": 0.5}, N=[3, 20], theta=[0.5], reps=20, seed=1),
+    # thread idle; N = 1 and 3 in replicate pairs (conftest), 10 pairs over 8 threads; at N = 1 the CPU finishes
+    # each replicate's estimates straight from its quantities, the GPU from its sums
+    "quadratic, many replicates per unit": dict(objective={"name": "quadratic", "k": 0.5}, N=[1, 3, 20], theta=[0.5], reps=20, seed=1),
     # every estimator (generic sums, non-linear finishes, the measure-valued extra draw); N = 3 runs in
     # replicate pairs (conftest), and under the simulator N = 21 a block, and 21 > 16 ends on a part pass
     "cos, the whole family": dict(
