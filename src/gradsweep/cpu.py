@@ -76,8 +76,8 @@ from gradsweep.philox import fill_coordinate_pairs, fill_coordinate_reps, fill_m
 from gradsweep.philox import fill_normal_reps, fill_rayleigh
 from gradsweep.welford import add_pair_powers, add_powers, from_power_sums, mean_of, push
 """
-# Sample j of a block of replicate pairs into the replicates' sums: add_reps adds (`+=`); set_reps takes
-# the first sample (`=`), so no pass zeroes the sums (7% of N = 1's time).
+# Sample j of a block of replicate pairs into the replicates' sums (N >= 2; N = 1 goes through set_estimates):
+# add_reps adds (`+=`); set_reps takes the first sample (`=`), so no pass zeroes the sums.
 _REPS = """@scalar(inline="always", cache=CACHED)
 def {name}(count, acc, base, k, p, eps, w, w2, m, um, e2{rest_params}):
     for i in range(count):
